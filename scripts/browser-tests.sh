@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs inside `unshare --net`: only loopback exists, so every WebRTC packet stays on
+# 127.0.0.1. Starts the reference server, runs the wasm-bindgen browser tests in headless
+# Chromium against it, and stops the server.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+ip link set lo up
+export CARGO_NET_OFFLINE=true
+
+server="$root/target/server/realtime-reference-server"
+"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg > "$root/target/test-logs/server.log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$TEST_PORT/healthz" >/dev/null 2>&1 && break
+  kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$root/target/test-logs/server.log"; exit 1; }
+  sleep 0.1
+done
+
+export REALTIME_TEST_SERVER="ws://127.0.0.1:$TEST_PORT"
+scripts/wasm-env.sh wasm-pack test --headless --chrome --mode no-install

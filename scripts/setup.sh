@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything the build, the demo and the tests need, idempotently.
+# Versions come from wasm-pack.toml; anything already present at the right version is skipped.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# 1. Debian packages (TOOLCHAIN.md step 1 and 6).
+missing=()
+for p in $(pin debian packages); do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "apt-get install ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "debian packages present"
+fi
+
+# 2. wasm-bindgen-cli, exactly the version of the crate (TOOLCHAIN.md step 4).
+wb=$(pin tools wasm-bindgen-cli)
+if ! grep -q "^wasm-bindgen = { version = \"=$wb\"" Cargo.toml; then
+  echo "setup: wasm-pack.toml pins wasm-bindgen-cli $wb but Cargo.toml pins another wasm-bindgen" >&2
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wb" ]; then
+  say "wasm-bindgen-cli $wb present"
+else
+  say "cargo install wasm-bindgen-cli $wb"
+  cargo install -q wasm-bindgen-cli --version "=$wb" --force
+fi
+
+# 3. wasm-pack (TOOLCHAIN.md step 5).
+wp=$(pin tools wasm-pack)
+if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" = "$wp" ]; then
+  say "wasm-pack $wp present"
+else
+  say "cargo install wasm-pack $wp"
+  cargo install -q wasm-pack --version "=$wp" --force
+fi
+
+# 4. npm tools: wasm-opt (binaryen), tsc, and the real IVS SDK for the browser tests.
+mkdir -p .tools
+[ -f .tools/package.json ] || echo '{"name":"realtime-sdk-tools","private":true}' > .tools/package.json
+want=()
+for name in binaryen typescript amazon-ivs-web-broadcast; do
+  v=$(pin tools "$name")
+  have=$(node -p "try{require('./.tools/node_modules/$name/package.json').version}catch(e){''}")
+  [ "$have" = "$v" ] || want+=("$name@$v")
+done
+if ((${#want[@]})); then
+  say "npm install ${want[*]}"
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error --save-exact "${want[@]}"
+else
+  say "npm tools present"
+fi
+say "done"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test suite: native unit and server tests, the package build, and the
+# browser suites (headless Chromium + the reference server) inside a private,
+# loopback-only network namespace. Prints one closing line: "N passed, N failed".
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+start=$(date +%s)
+logs="$root/target/test-logs"; rm -rf "$logs"; mkdir -p "$logs"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bash scripts/setup.sh
+
+say "native tests (core + reference server)"
+cargo test --workspace --color never 2>&1 | tee "$logs/native.log"
+
+say "package"
+bash scripts/build-pkg.sh | tee "$logs/package.log"
+
+say "reference server build"
+cargo build --profile server -p realtime-reference-server --color never
+
+say "browser tests: compile (outside the namespace: registries are unreachable inside)"
+export REALTIME_TEST_SERVER="ws://127.0.0.1:$TEST_PORT"
+scripts/wasm-env.sh cargo test --target wasm32-unknown-unknown --tests --no-run --color never
+
+say "browser tests: run in a loopback-only network namespace"
+unshare --net bash scripts/browser-tests.sh 2>&1 | tee "$logs/browser.log"
+
+passed=0; failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  grep -hoE 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$logs"/*.log | awk '{print $4, $6}')
+say "done in $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

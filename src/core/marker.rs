@@ -1,0 +1,609 @@
+//! The pixel marker: a 24 × 4 strip of gray pixels that carries a 16-bit probe sequence
+//! number through the video pipeline (`shared/PROTOCOL.md`, "Pixel marker").
+//!
+//! Frames are raw RGBA buffers as `ImageData.data` holds them: row-major, 4 bytes per
+//! pixel, `width * 4` bytes per row, no padding. The strip sits at x `0..24` of the last
+//! [`MARKER_HEIGHT`] rows (bottom-left). Every row of the strip holds the same 24 bits:
+//!
+//! | pixels | content |
+//! | --- | --- |
+//! | 0..4 | sync pattern 1,0,1,0 |
+//! | 4..20 | sequence number, most significant bit first |
+//! | 20..24 | [`checksum`] of the sequence number, most significant bit first |
+//!
+//! A 1 bit is gray [`BIT_ONE`], a 0 bit gray [`BIT_ZERO`], alpha 255. Reading thresholds
+//! the red channel at [`THRESHOLD`] and takes a strict majority vote over the rows whose
+//! sync pattern survived, so one damaged row out of four does not lose the probe.
+//!
+//! The functions here run once per video frame: they never allocate and never panic,
+//! whatever the buffer and dimensions.
+
+use std::fmt;
+
+/// Width of the marker strip, pixels.
+pub const MARKER_WIDTH: usize = 24;
+/// Height of the marker strip, rows.
+pub const MARKER_HEIGHT: usize = 4;
+/// Gray value of a 1 bit.
+pub const BIT_ONE: u8 = 200;
+/// Gray value of a 0 bit.
+pub const BIT_ZERO: u8 = 50;
+/// A red value at or above this reads as 1, below it as 0.
+pub const THRESHOLD: u8 = 128;
+/// Bytes of a strip buffer on its own (24 × 4 pixels × 4 bytes), as
+/// `getImageData(0, height - 4, 24, 4)` returns it.
+pub const STRIP_LEN: usize = MARKER_WIDTH * MARKER_HEIGHT * BYTES_PER_PIXEL;
+
+/// RGBA.
+const BYTES_PER_PIXEL: usize = 4;
+/// Bytes of one row of the strip.
+const ROW_BYTES: usize = MARKER_WIDTH * BYTES_PER_PIXEL;
+/// The sync pattern 1,0,1,0 as the top 4 bits of a 24-bit row word.
+const SYNC: u32 = 0b1010;
+/// Bits after the sync pattern: 16 sequence bits and 4 checksum bits.
+const PAYLOAD_BITS: usize = 20;
+
+/// What a frame (or strip) says about its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerRead {
+    /// A marker with a valid checksum carrying this sequence number.
+    Seq(u16),
+    /// No row of the strip shows the sync pattern (or the frame cannot hold a strip).
+    NoMarker,
+    /// Sync found, but a bit is tied between the rows or the checksum does not match.
+    Corrupted,
+}
+
+/// Why a marker could not be stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerError {
+    /// The frame is narrower than [`MARKER_WIDTH`] or shorter than [`MARKER_HEIGHT`].
+    FrameTooSmall {
+        /// Frame width, pixels.
+        width: usize,
+        /// Frame height, pixels.
+        height: usize,
+    },
+    /// The buffer holds fewer than `width * height * 4` bytes.
+    BufferTooShort {
+        /// Bytes in the buffer.
+        len: usize,
+        /// Bytes the dimensions call for.
+        needed: usize,
+    },
+    /// `width * height * 4` does not fit in `usize`.
+    SizeOverflow {
+        /// Frame width, pixels.
+        width: usize,
+        /// Frame height, pixels.
+        height: usize,
+    },
+}
+
+impl fmt::Display for MarkerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MarkerError::FrameTooSmall { width, height } => write!(
+                f,
+                "frame {width}x{height} is smaller than the {MARKER_WIDTH}x{MARKER_HEIGHT} marker"
+            ),
+            MarkerError::BufferTooShort { len, needed } => {
+                write!(f, "RGBA buffer has {len} bytes, the frame needs {needed}")
+            }
+            MarkerError::SizeOverflow { width, height } => {
+                write!(f, "frame {width}x{height} is too large to address")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MarkerError {}
+
+/// The 4-bit checksum of a sequence number: the XOR of its four nibbles.
+pub fn checksum(seq: u16) -> u8 {
+    let folded = (seq >> 12) ^ (seq >> 8) ^ (seq >> 4) ^ seq;
+    // Masked to 4 bits, so the cast cannot truncate.
+    (folded & 0x0F) as u8
+}
+
+/// The 24 bits of one strip row, pixel 0 in bit 23.
+fn row_word(seq: u16) -> u32 {
+    (SYNC << PAYLOAD_BITS) | (u32::from(seq) << 4) | u32::from(checksum(seq))
+}
+
+/// Where the strip lives in a frame: the byte range of the last [`MARKER_HEIGHT`] rows
+/// and the row stride.
+struct Geometry {
+    start: usize,
+    end: usize,
+    stride: usize,
+}
+
+fn geometry(len: usize, width: usize, height: usize) -> Result<Geometry, MarkerError> {
+    if width < MARKER_WIDTH || height < MARKER_HEIGHT {
+        return Err(MarkerError::FrameTooSmall { width, height });
+    }
+    let overflow = MarkerError::SizeOverflow { width, height };
+    let stride = width.checked_mul(BYTES_PER_PIXEL).ok_or(overflow)?;
+    let needed = stride.checked_mul(height).ok_or(overflow)?;
+    if len < needed {
+        return Err(MarkerError::BufferTooShort { len, needed });
+    }
+    // height >= MARKER_HEIGHT and stride * height did not overflow, so neither can this.
+    let start = stride * (height - MARKER_HEIGHT);
+    Ok(Geometry { start, end: needed, stride })
+}
+
+/// Writes the strip pixels of one row; `row` starts at x = 0 and holds at least
+/// [`ROW_BYTES`] bytes (shorter rows are written as far as they go).
+fn stamp_row(row: &mut [u8], word: u32) {
+    let mut mask = 1u32 << (MARKER_WIDTH - 1);
+    for px in row.chunks_exact_mut(BYTES_PER_PIXEL).take(MARKER_WIDTH) {
+        let v = if word & mask != 0 { BIT_ONE } else { BIT_ZERO };
+        if let [r, g, b, a] = px {
+            *r = v;
+            *g = v;
+            *b = v;
+            *a = 255;
+        }
+        mask >>= 1;
+    }
+}
+
+/// Stamps `seq` into the bottom-left 24 × 4 pixels of an RGBA frame, leaving every other
+/// pixel untouched.
+///
+/// Fails (without touching the buffer) when the frame is smaller than the strip or the
+/// buffer holds fewer than `width * height * 4` bytes. Bytes beyond that are ignored.
+pub fn stamp(rgba: &mut [u8], width: usize, height: usize, seq: u16) -> Result<(), MarkerError> {
+    let g = geometry(rgba.len(), width, height)?;
+    let word = row_word(seq);
+    // `geometry` checked end <= len and start <= end, so the range exists; `get_mut`
+    // keeps the path panic-free regardless.
+    if let Some(region) = rgba.get_mut(g.start..g.end) {
+        for row in region.chunks_exact_mut(g.stride) {
+            stamp_row(row, word);
+        }
+    }
+    Ok(())
+}
+
+/// Stamps `seq` into a strip buffer on its own (24 × 4 RGBA pixels, [`STRIP_LEN`] bytes),
+/// for a page that draws only the strip, e.g. `putImageData` of a 24 × 4 `ImageData` at
+/// the bottom-left of the canvas.
+pub fn stamp_strip(strip: &mut [u8], seq: u16) -> Result<(), MarkerError> {
+    stamp(strip, MARKER_WIDTH, MARKER_HEIGHT, seq)
+}
+
+/// The 24 thresholded bits of one row, pixel 0 in bit 23, or `None` if the row is shorter
+/// than the strip.
+fn read_row(row: &[u8]) -> Option<u32> {
+    let row = row.get(..ROW_BYTES)?;
+    let mut word = 0u32;
+    for px in row.chunks_exact(BYTES_PER_PIXEL) {
+        let bit = match px {
+            [r, ..] => u32::from(*r >= THRESHOLD),
+            [] => 0,
+        };
+        word = (word << 1) | bit;
+    }
+    Some(word)
+}
+
+/// Majority vote over the rows whose sync pattern matches.
+fn decode<'a>(rows: impl Iterator<Item = &'a [u8]>) -> MarkerRead {
+    let mut counting = 0u8;
+    // ones[i] = how many counting rows have payload bit (PAYLOAD_BITS - 1 - i) set.
+    let mut ones = [0u8; PAYLOAD_BITS];
+    for word in rows.filter_map(read_row) {
+        if word >> PAYLOAD_BITS != SYNC {
+            continue;
+        }
+        // At most MARKER_HEIGHT rows are passed in, far below u8::MAX.
+        counting = counting.saturating_add(1);
+        let mut mask = 1u32 << (PAYLOAD_BITS - 1);
+        for count in ones.iter_mut() {
+            if word & mask != 0 {
+                *count = count.saturating_add(1);
+            }
+            mask >>= 1;
+        }
+    }
+    if counting == 0 {
+        return MarkerRead::NoMarker;
+    }
+    let n = u32::from(counting);
+    let mut payload = 0u32;
+    for &count in &ones {
+        let one = u32::from(count);
+        let zero = n - one.min(n);
+        let bit = if 2 * one > n {
+            1
+        } else if 2 * zero > n {
+            0
+        } else {
+            return MarkerRead::Corrupted;
+        };
+        payload = (payload << 1) | bit;
+    }
+    // payload holds 20 bits: the sequence number above the 4 checksum bits.
+    let seq = (payload >> 4) as u16;
+    let sum = (payload & 0x0F) as u8;
+    if sum == checksum(seq) {
+        MarkerRead::Seq(seq)
+    } else {
+        MarkerRead::Corrupted
+    }
+}
+
+/// Reads the marker at the bottom-left of an RGBA frame.
+///
+/// A frame smaller than the strip, impossible dimensions or a buffer shorter than
+/// `width * height * 4` bytes read as [`MarkerRead::NoMarker`].
+pub fn read(rgba: &[u8], width: usize, height: usize) -> MarkerRead {
+    let Ok(g) = geometry(rgba.len(), width, height) else {
+        return MarkerRead::NoMarker;
+    };
+    match rgba.get(g.start..g.end) {
+        Some(region) => decode(region.chunks_exact(g.stride)),
+        None => MarkerRead::NoMarker,
+    }
+}
+
+/// Reads a strip buffer on its own (24 × 4 RGBA pixels, [`STRIP_LEN`] bytes), as
+/// `getImageData(0, height - 4, 24, 4)` returns it. A shorter buffer reads as
+/// [`MarkerRead::NoMarker`].
+pub fn read_strip(strip: &[u8]) -> MarkerRead {
+    read(strip, MARKER_WIDTH, MARKER_HEIGHT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const O: u8 = BIT_ONE;
+    const Z: u8 = BIT_ZERO;
+
+    /// Gray values of one strip row for seq 0x1234 (checksum 1^2^3^4 = 4).
+    const ROW_0X1234: [u8; MARKER_WIDTH] = [
+        O, Z, O, Z, // sync
+        Z, Z, Z, O, // 0x1
+        Z, Z, O, Z, // 0x2
+        Z, Z, O, O, // 0x3
+        Z, O, Z, Z, // 0x4
+        Z, O, Z, Z, // checksum 0x4
+    ];
+
+    fn frame(width: usize, height: usize, fill: u8) -> Vec<u8> {
+        vec![fill; width * height * 4]
+    }
+
+    fn strip_for(seq: u16) -> Vec<u8> {
+        let mut s = vec![0u8; STRIP_LEN];
+        stamp_strip(&mut s, seq).unwrap();
+        s
+    }
+
+    /// Sets pixel `x` of strip row `row` to gray `v`.
+    fn set_px(strip: &mut [u8], row: usize, x: usize, v: u8) {
+        let i = (row * MARKER_WIDTH + x) * 4;
+        strip[i..i + 3].copy_from_slice(&[v, v, v]);
+    }
+
+    fn flip_px(strip: &mut [u8], row: usize, x: usize) {
+        let i = (row * MARKER_WIDTH + x) * 4;
+        let v = if strip[i] >= THRESHOLD { Z } else { O };
+        set_px(strip, row, x, v);
+    }
+
+    #[test]
+    fn checksum_is_xor_of_nibbles() {
+        assert_eq!(checksum(0x0000), 0);
+        assert_eq!(checksum(0x1234), 0x4);
+        assert_eq!(checksum(0xFFFF), 0);
+        assert_eq!(checksum(0x000F), 0xF);
+        assert_eq!(checksum(0xA5C3), 0xA ^ 0x5 ^ 0xC ^ 0x3);
+    }
+
+    #[test]
+    fn known_vector_0x1234() {
+        let s = strip_for(0x1234);
+        for row in 0..MARKER_HEIGHT {
+            for (x, &v) in ROW_0X1234.iter().enumerate() {
+                let i = (row * MARKER_WIDTH + x) * 4;
+                assert_eq!(&s[i..i + 4], &[v, v, v, 255], "row {row} pixel {x}");
+            }
+        }
+        assert_eq!(read_strip(&s), MarkerRead::Seq(0x1234));
+    }
+
+    #[test]
+    fn known_vectors_extremes() {
+        // 0x0000: sync then twenty zeros; 0xFFFF: sync then sixteen ones and checksum 0.
+        let s = strip_for(0x0000);
+        let reds: Vec<u8> = s.chunks(4).take(MARKER_WIDTH).map(|p| p[0]).collect();
+        let mut want = vec![O, Z, O, Z];
+        want.extend([Z; 20]);
+        assert_eq!(reds, want);
+        let s = strip_for(0xFFFF);
+        let reds: Vec<u8> = s.chunks(4).take(MARKER_WIDTH).map(|p| p[0]).collect();
+        let mut want = vec![O, Z, O, Z];
+        want.extend([O; 16]);
+        want.extend([Z; 4]);
+        assert_eq!(reds, want);
+    }
+
+    #[test]
+    fn stamp_goes_bottom_left_and_leaves_the_rest_alone() {
+        let (w, h) = (64, 20);
+        let mut f = frame(w, h, 7);
+        stamp(&mut f, w, h, 0x1234).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) * 4;
+                let px = &f[i..i + 4];
+                if y >= h - MARKER_HEIGHT && x < MARKER_WIDTH {
+                    let v = ROW_0X1234[x];
+                    assert_eq!(px, &[v, v, v, 255], "({x},{y})");
+                } else {
+                    assert_eq!(px, &[7, 7, 7, 7], "({x},{y}) must be untouched");
+                }
+            }
+        }
+        assert_eq!(read(&f, w, h), MarkerRead::Seq(0x1234));
+    }
+
+    #[test]
+    fn stamp_strip_matches_frame_stamp() {
+        // A strip stamped alone equals the bottom-left region of a stamped frame.
+        let (w, h) = (40, 9);
+        let mut f = frame(w, h, 0);
+        stamp(&mut f, w, h, 0xBEEF).unwrap();
+        let s = strip_for(0xBEEF);
+        for row in 0..MARKER_HEIGHT {
+            let fi = ((h - MARKER_HEIGHT + row) * w) * 4;
+            assert_eq!(&f[fi..fi + ROW_BYTES], &s[row * ROW_BYTES..(row + 1) * ROW_BYTES]);
+        }
+    }
+
+    #[test]
+    fn exact_minimum_frame_and_longer_buffer() {
+        let mut f = frame(MARKER_WIDTH, MARKER_HEIGHT, 0);
+        stamp(&mut f, MARKER_WIDTH, MARKER_HEIGHT, 9).unwrap();
+        assert_eq!(read(&f, MARKER_WIDTH, MARKER_HEIGHT), MarkerRead::Seq(9));
+        // Trailing bytes beyond width*height*4 are ignored.
+        let mut f = vec![0u8; 30 * 5 * 4 + 13];
+        stamp(&mut f, 30, 5, 10).unwrap();
+        assert_eq!(read(&f, 30, 5), MarkerRead::Seq(10));
+        assert!(f[30 * 5 * 4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn majority_survives_one_damaged_row() {
+        // Damage every payload bit of one row while keeping its sync: 3 against 1.
+        for bad_row in 0..MARKER_HEIGHT {
+            let mut s = strip_for(0x1234);
+            for x in 4..MARKER_WIDTH {
+                flip_px(&mut s, bad_row, x);
+            }
+            assert_eq!(read_strip(&s), MarkerRead::Seq(0x1234), "row {bad_row}");
+        }
+        // Destroy one row's sync: the other three still count.
+        let mut s = strip_for(0x4321);
+        set_px(&mut s, 2, 0, Z);
+        for x in 4..MARKER_WIDTH {
+            flip_px(&mut s, 2, x);
+        }
+        assert_eq!(read_strip(&s), MarkerRead::Seq(0x4321));
+    }
+
+    #[test]
+    fn single_surviving_row_is_enough() {
+        let mut s = strip_for(777);
+        for row in 1..MARKER_HEIGHT {
+            set_px(&mut s, row, 1, O); // sync 1,1,1,0: row no longer counts
+        }
+        assert_eq!(read_strip(&s), MarkerRead::Seq(777));
+    }
+
+    #[test]
+    fn tie_is_corrupted() {
+        // Two of four rows disagree on one data bit.
+        let mut s = strip_for(0x1234);
+        flip_px(&mut s, 0, 10);
+        flip_px(&mut s, 1, 10);
+        assert_eq!(read_strip(&s), MarkerRead::Corrupted);
+        // Two counting rows (the others lost sync) that disagree on a checksum bit.
+        let mut s = strip_for(0x1234);
+        set_px(&mut s, 2, 0, Z);
+        set_px(&mut s, 3, 0, Z);
+        flip_px(&mut s, 0, 22);
+        assert_eq!(read_strip(&s), MarkerRead::Corrupted);
+    }
+
+    #[test]
+    fn wrong_checksum_is_corrupted() {
+        // The same data bit flipped in all rows: unanimous, but the checksum no longer fits.
+        let mut s = strip_for(0x1234);
+        for row in 0..MARKER_HEIGHT {
+            flip_px(&mut s, row, 19);
+        }
+        assert_eq!(read_strip(&s), MarkerRead::Corrupted);
+        // Checksum bits flipped everywhere.
+        let mut s = strip_for(0x1234);
+        for row in 0..MARKER_HEIGHT {
+            flip_px(&mut s, row, 23);
+        }
+        assert_eq!(read_strip(&s), MarkerRead::Corrupted);
+    }
+
+    #[test]
+    fn no_sync_is_no_marker() {
+        assert_eq!(read_strip(&[0u8; STRIP_LEN]), MarkerRead::NoMarker);
+        assert_eq!(read_strip(&[255u8; STRIP_LEN]), MarkerRead::NoMarker);
+        // A stamped strip whose sync is broken in every row.
+        let mut s = strip_for(0x1234);
+        for row in 0..MARKER_HEIGHT {
+            set_px(&mut s, row, 3, O);
+        }
+        assert_eq!(read_strip(&s), MarkerRead::NoMarker);
+        // A marker at the top-left of a frame is not where the reader looks.
+        let (w, h) = (30, 8);
+        let mut f = frame(w, h, 0);
+        stamp(&mut f[..w * MARKER_HEIGHT * 4], w, MARKER_HEIGHT, 5).unwrap();
+        assert_eq!(read(&f[..w * MARKER_HEIGHT * 4], w, MARKER_HEIGHT), MarkerRead::Seq(5));
+        assert_eq!(read(&f, w, h), MarkerRead::NoMarker);
+    }
+
+    #[test]
+    fn too_small_or_short_input() {
+        let mut f = frame(23, 4, 0);
+        assert_eq!(stamp(&mut f, 23, 4, 1), Err(MarkerError::FrameTooSmall { width: 23, height: 4 }));
+        assert!(f.iter().all(|&b| b == 0), "a failed stamp writes nothing");
+        assert_eq!(read(&f, 23, 4), MarkerRead::NoMarker);
+        let mut f = frame(24, 3, 0);
+        assert_eq!(stamp(&mut f, 24, 3, 1), Err(MarkerError::FrameTooSmall { width: 24, height: 3 }));
+        assert_eq!(read(&f, 24, 3), MarkerRead::NoMarker);
+
+        let mut short = vec![0u8; 100 * 10 * 4 - 1];
+        assert_eq!(
+            stamp(&mut short, 100, 10, 1),
+            Err(MarkerError::BufferTooShort { len: 3999, needed: 4000 })
+        );
+        assert!(short.iter().all(|&b| b == 0));
+        assert_eq!(read(&short, 100, 10), MarkerRead::NoMarker);
+
+        let mut tiny = [0u8; STRIP_LEN - 1];
+        assert!(matches!(stamp_strip(&mut tiny, 1), Err(MarkerError::BufferTooShort { .. })));
+        assert_eq!(read_strip(&tiny), MarkerRead::NoMarker);
+
+        assert_eq!(
+            stamp(&mut [], usize::MAX, 4, 1),
+            Err(MarkerError::SizeOverflow { width: usize::MAX, height: 4 })
+        );
+        assert_eq!(read(&[], usize::MAX / 4, usize::MAX), MarkerRead::NoMarker);
+    }
+
+    #[test]
+    fn errors_display() {
+        assert_eq!(
+            MarkerError::FrameTooSmall { width: 10, height: 2 }.to_string(),
+            "frame 10x2 is smaller than the 24x4 marker"
+        );
+        assert_eq!(
+            MarkerError::BufferTooShort { len: 3, needed: 384 }.to_string(),
+            "RGBA buffer has 3 bytes, the frame needs 384"
+        );
+    }
+
+    #[test]
+    fn every_seq_round_trips() {
+        let mut s = [0u8; STRIP_LEN];
+        let (w, h) = (25, 5);
+        let mut f = frame(w, h, 0);
+        for seq in 0..=u16::MAX {
+            stamp_strip(&mut s, seq).unwrap();
+            assert_eq!(read_strip(&s), MarkerRead::Seq(seq));
+            stamp(&mut f, w, h, seq).unwrap();
+            assert_eq!(read(&f, w, h), MarkerRead::Seq(seq));
+        }
+    }
+
+    #[test]
+    fn every_single_bit_error_in_all_rows_is_detected() {
+        // A unanimous single-bit error in any payload bit changes either the seq or the
+        // checksum by one bit, which the nibble XOR always notices.
+        for seq in [0u16, 1, 0x1234, 0x8000, 0xFFFF, 0xA5A5] {
+            for x in 4..MARKER_WIDTH {
+                let mut s = strip_for(seq);
+                for row in 0..MARKER_HEIGHT {
+                    flip_px(&mut s, row, x);
+                }
+                assert_eq!(read_strip(&s), MarkerRead::Corrupted, "seq {seq:#x} pixel {x}");
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Frame dimensions that hold a strip, with random content of the exact size.
+        fn random_frame() -> impl Strategy<Value = (usize, usize, Vec<u8>)> {
+            (MARKER_WIDTH..=80usize, MARKER_HEIGHT..=24usize).prop_flat_map(|(w, h)| {
+                (Just(w), Just(h), proptest::collection::vec(any::<u8>(), w * h * 4))
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn read_never_panics_on_arbitrary_input(
+                bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+                width in prop_oneof![0usize..64, any::<usize>()],
+                height in prop_oneof![0usize..64, any::<usize>()],
+            ) {
+                let _ = read(&bytes, width, height);
+                let _ = read_strip(&bytes);
+                let mut copy = bytes.clone();
+                let _ = stamp(&mut copy, width, height, 1);
+                let _ = stamp_strip(&mut copy, 1);
+            }
+
+            #[test]
+            fn read_never_panics_on_fitting_random_frames((w, h, f) in random_frame()) {
+                let _ = read(&f, w, h);
+            }
+
+            #[test]
+            fn stamped_random_frame_reads_back((w, h, f) in random_frame(), seq in any::<u16>()) {
+                let mut stamped = f.clone();
+                stamp(&mut stamped, w, h, seq).unwrap();
+                prop_assert_eq!(read(&stamped, w, h), MarkerRead::Seq(seq));
+                // Outside the strip nothing changed.
+                for y in 0..h {
+                    for x in 0..w {
+                        if y >= h - MARKER_HEIGHT && x < MARKER_WIDTH {
+                            continue;
+                        }
+                        let i = (y * w + x) * 4;
+                        prop_assert_eq!(&stamped[i..i + 4], &f[i..i + 4]);
+                    }
+                }
+            }
+
+            #[test]
+            fn noise_of_40_on_marker_pixels_reads_back(
+                (w, h, f) in random_frame(),
+                seq in any::<u16>(),
+                noise in proptest::collection::vec(-40i16..=40, MARKER_WIDTH * MARKER_HEIGHT * 3),
+            ) {
+                let mut f = f;
+                stamp(&mut f, w, h, seq).unwrap();
+                let mut k = 0;
+                for row in 0..MARKER_HEIGHT {
+                    for x in 0..MARKER_WIDTH {
+                        let i = ((h - MARKER_HEIGHT + row) * w + x) * 4;
+                        for c in 0..3 {
+                            f[i + c] = (i16::from(f[i + c]) + noise[k]).clamp(0, 255) as u8;
+                            k += 1;
+                        }
+                    }
+                }
+                prop_assert_eq!(read(&f, w, h), MarkerRead::Seq(seq));
+            }
+
+            #[test]
+            fn one_arbitrary_row_cannot_break_a_marker(
+                seq in any::<u16>(),
+                bad_row in 0..MARKER_HEIGHT,
+                garbage in proptest::collection::vec(any::<u8>(), ROW_BYTES),
+            ) {
+                let mut s = [0u8; STRIP_LEN];
+                stamp_strip(&mut s, seq).unwrap();
+                s[bad_row * ROW_BYTES..(bad_row + 1) * ROW_BYTES].copy_from_slice(&garbage);
+                prop_assert_eq!(read_strip(&s), MarkerRead::Seq(seq));
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure core: no browser APIs, no clock, no sockets. Time comes in as arguments
+//! (milliseconds, as `performance.now()` gives them) and results are returned.
+
+pub mod base64;
+pub mod error;
+pub mod latency;
+pub mod marker;
+pub mod models;
+pub mod options;
+pub mod protocol;
+pub mod retry;
+pub mod stats;
+pub mod token;
+pub mod urls;

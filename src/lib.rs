@@ -1,0 +1,15 @@
+//! Realtime video-AI client for the browser.
+//!
+//! The crate has two halves, split in exactly one place:
+//!
+//! * [`core`]: everything that can be computed without a browser: wire messages, the
+//!   model registry, URLs and subscribe tokens, the pixel-marker codec, latency
+//!   bookkeeping, stats parsing, the retry policy, option validation and the error type.
+//!   It is plain Rust, built and tested natively, and shared with the reference server.
+//! * `web` (wasm32 only): the glue that turns browser events into core inputs and core
+//!   outputs into browser calls, exported to JavaScript with `wasm-bindgen`.
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
