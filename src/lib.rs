@@ -13,3 +13,11 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 mod web;
+
+/// The JS-facing API, for the crate's own browser tests.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod web_api {
+    pub use crate::web::client::{create_realtime_client, models_registry, RealTimeClient, RealtimeFactory};
+    pub use crate::web::marker::{read_marker, stamp_marker};
+}

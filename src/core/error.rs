@@ -169,7 +169,7 @@ impl fmt::Display for SdkError {
 
 impl std::error::Error for SdkError {}
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

@@ -9,6 +9,7 @@ pub mod models;
 pub mod options;
 pub mod protocol;
 pub mod retry;
+pub mod sdp;
 pub mod stats;
 pub mod token;
 pub mod urls;

@@ -287,7 +287,7 @@ pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -371,6 +371,54 @@ mod tests {
         for (v, name) in cases {
             let e = connect_options(&v).unwrap_err();
             assert!(e.message.contains(&format!("`{name}`")), "{v}: {}", e.message);
+        }
+    }
+}
+
+/// What an image given as a string is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageString {
+    /// A `data:` URL; holds the base64 payload.
+    DataUrl(String),
+    /// An `http(s)://` (or `blob:`) URL to fetch.
+    Url(String),
+    /// Raw base64 image bytes.
+    Base64(String),
+}
+
+/// Classifies an image string: data URL, URL to fetch, or raw base64 (validated).
+pub fn classify_image_string(s: &str) -> Result<ImageString, SdkError> {
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix("data:") {
+        let (meta, payload) = rest.split_once(',').ok_or_else(|| SdkError::invalid_option("image", "a valid data: URL"))?;
+        if !meta.ends_with(";base64") {
+            return Err(SdkError::invalid_option("image", "a base64 data: URL"));
+        }
+        if crate::core::base64::decode(payload).is_none() {
+            return Err(SdkError::invalid_option("image", "a data: URL with valid base64"));
+        }
+        return Ok(ImageString::DataUrl(payload.to_string()));
+    }
+    if t.starts_with("http://") || t.starts_with("https://") || t.starts_with("blob:") {
+        return Ok(ImageString::Url(t.to_string()));
+    }
+    match crate::core::base64::decode(t) {
+        Some(bytes) if !bytes.is_empty() => Ok(ImageString::Base64(t.to_string())),
+        _ => Err(SdkError::invalid_option("image", "a Blob, File, data: URL, http(s) URL or base64 string")),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod image_tests {
+    use super::*;
+
+    #[test]
+    fn classifies_image_strings() {
+        assert_eq!(classify_image_string("data:image/png;base64,QUJD").unwrap(), ImageString::DataUrl("QUJD".into()));
+        assert_eq!(classify_image_string("https://x/y.png").unwrap(), ImageString::Url("https://x/y.png".into()));
+        assert_eq!(classify_image_string("QUJD").unwrap(), ImageString::Base64("QUJD".into()));
+        for bad in ["", "data:image/png,abc", "not base64!", "data:image/png;base64,@@"] {
+            assert!(classify_image_string(bad).unwrap_err().message.contains("`image`"), "{bad}");
         }
     }
 }

@@ -324,7 +324,7 @@ pub fn to_text<T: Serialize>(message: &T) -> String {
     serde_json::to_string(message).unwrap_or_else(|_| "{}".to_string())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use serde_json::json;

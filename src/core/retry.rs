@@ -44,7 +44,7 @@ pub fn is_permanent(message: &str) -> bool {
     PERMANENT_ERRORS.iter().any(|p| m.contains(p))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

@@ -176,7 +176,7 @@ pub fn user_agent(integration: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::core::models;

@@ -1,0 +1,192 @@
+//! Fault injection, chosen per session with query parameters on the session URL. Every
+//! fault is off unless its parameter is present; `server/README.md` lists them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How acks (`prompt_ack`, `set_image_ack`) misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckFault {
+    /// Acks are sent normally.
+    #[default]
+    Normal,
+    /// No ack is ever sent.
+    Never,
+    /// Every ack says `success: false`.
+    Fail,
+    /// Every ack is sent after this delay.
+    Delay(Duration),
+}
+
+/// Media forwarding stops for `duration`, starting `after` the first media frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StallFault {
+    /// Delay from the first media frame to the start of the stall.
+    pub after: Duration,
+    /// Length of the stall.
+    pub duration: Duration,
+}
+
+impl StallFault {
+    /// Whether media is held back at `elapsed` after the first media frame.
+    pub fn is_stalled(&self, elapsed: Duration) -> bool {
+        elapsed >= self.after && elapsed < self.after + self.duration
+    }
+}
+
+/// IVS stage faults (read by the stage emulator through the stage registry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IvsFault {
+    /// `ivs_stage_ready` is never sent.
+    NoStageReady,
+    /// The stage disconnects the client while it sets up.
+    DisconnectDuringSetup,
+    /// The server never publishes streams on the stage.
+    NoServerStreams,
+}
+
+impl IvsFault {
+    /// The query-parameter spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IvsFault::NoStageReady => "no_stage_ready",
+            IvsFault::DisconnectDuringSetup => "disconnect_during_setup",
+            IvsFault::NoServerStreams => "no_server_streams",
+        }
+    }
+}
+
+/// The faults of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Faults {
+    /// `fault_refuse=TEXT`: send `error` TEXT instead of `session_id`, then close.
+    pub refuse: Option<String>,
+    /// `fault_close_after_ms=N`: close the WebSocket N ms after it opened.
+    pub close_after: Option<Duration>,
+    /// `fault_ack=never|fail|delay:N`.
+    pub ack: AckFault,
+    /// `fault_junk=1`: a malformed JSON frame and an unknown message type right after
+    /// `session_id`.
+    pub junk: bool,
+    /// `fault_stall_after_ms=N&fault_stall_ms=M`.
+    pub stall: Option<StallFault>,
+    /// `fault_ivs=no_stage_ready|disconnect_during_setup|no_server_streams`.
+    pub ivs: Option<IvsFault>,
+}
+
+fn millis(name: &str, v: &str) -> Result<Duration, String> {
+    v.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("invalid fault parameter {name}={v}: expected milliseconds"))
+}
+
+impl Faults {
+    /// Reads the `fault_*` parameters of a session URL's query. Unknown `fault_*` names and
+    /// bad values are errors (a typo in a test should not silently test nothing).
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Faults, String> {
+        let mut f = Faults::default();
+        for (name, value) in query.iter().filter(|(k, _)| k.starts_with("fault_")) {
+            match name.as_str() {
+                "fault_refuse" => {
+                    f.refuse = Some(if value.is_empty() { "refused by fault injection".into() } else { value.clone() })
+                }
+                "fault_close_after_ms" => f.close_after = Some(millis(name, value)?),
+                "fault_ack" => {
+                    f.ack = match value.as_str() {
+                        "never" => AckFault::Never,
+                        "fail" => AckFault::Fail,
+                        v => match v.strip_prefix("delay:") {
+                            Some(ms) => AckFault::Delay(millis(name, ms)?),
+                            None => return Err(format!("invalid fault parameter fault_ack={v}: expected never, fail or delay:N")),
+                        },
+                    }
+                }
+                "fault_junk" => f.junk = !matches!(value.as_str(), "0" | "false"),
+                "fault_stall_after_ms" | "fault_stall_ms" => {}
+                "fault_ivs" => {
+                    f.ivs = Some(match value.as_str() {
+                        "no_stage_ready" => IvsFault::NoStageReady,
+                        "disconnect_during_setup" => IvsFault::DisconnectDuringSetup,
+                        "no_server_streams" => IvsFault::NoServerStreams,
+                        v => {
+                            return Err(format!(
+                                "invalid fault parameter fault_ivs={v}: expected no_stage_ready, disconnect_during_setup or no_server_streams"
+                            ))
+                        }
+                    })
+                }
+                other => return Err(format!("unknown fault parameter {other}")),
+            }
+        }
+        let after = query.get("fault_stall_after_ms").map(|v| millis("fault_stall_after_ms", v)).transpose()?;
+        let duration = query.get("fault_stall_ms").map(|v| millis("fault_stall_ms", v)).transpose()?;
+        f.stall = match (after, duration) {
+            (None, None) => None,
+            (after, Some(duration)) => Some(StallFault { after: after.unwrap_or_default(), duration }),
+            (Some(_), None) => return Err("fault_stall_after_ms needs fault_stall_ms".into()),
+        };
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn none_by_default_and_other_params_ignored() {
+        let f = Faults::from_query(&q(&[("api_key", "k"), ("model", "mirage")])).unwrap();
+        assert_eq!(f, Faults::default());
+    }
+
+    #[test]
+    fn every_fault_parses() {
+        let f = Faults::from_query(&q(&[
+            ("fault_refuse", "go away"),
+            ("fault_close_after_ms", "250"),
+            ("fault_ack", "delay:1500"),
+            ("fault_junk", "1"),
+            ("fault_stall_after_ms", "1000"),
+            ("fault_stall_ms", "2000"),
+            ("fault_ivs", "no_server_streams"),
+        ]))
+        .unwrap();
+        assert_eq!(f.refuse.as_deref(), Some("go away"));
+        assert_eq!(f.close_after, Some(Duration::from_millis(250)));
+        assert_eq!(f.ack, AckFault::Delay(Duration::from_millis(1500)));
+        assert!(f.junk);
+        assert_eq!(f.stall, Some(StallFault { after: Duration::from_secs(1), duration: Duration::from_secs(2) }));
+        assert_eq!(f.ivs, Some(IvsFault::NoServerStreams));
+        assert_eq!(Faults::from_query(&q(&[("fault_ack", "never")])).unwrap().ack, AckFault::Never);
+        assert_eq!(Faults::from_query(&q(&[("fault_ack", "fail")])).unwrap().ack, AckFault::Fail);
+        assert_eq!(Faults::from_query(&q(&[("fault_stall_ms", "5")])).unwrap().stall.unwrap().after, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (k, v) in [
+            ("fault_ack", "sometimes"),
+            ("fault_ack", "delay:x"),
+            ("fault_close_after_ms", "-1"),
+            ("fault_ivs", "boom"),
+            ("fault_typo", "1"),
+            ("fault_stall_after_ms", "10"),
+        ] {
+            assert!(Faults::from_query(&q(&[(k, v)])).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn stall_window() {
+        let s = StallFault { after: Duration::from_millis(100), duration: Duration::from_millis(50) };
+        assert!(!s.is_stalled(Duration::from_millis(99)));
+        assert!(s.is_stalled(Duration::from_millis(100)));
+        assert!(s.is_stalled(Duration::from_millis(149)));
+        assert!(!s.is_stalled(Duration::from_millis(150)));
+    }
+}

@@ -1,0 +1,183 @@
+//! The reference realtime server: a local stand-in for the realtime inference service that
+//! speaks the protocol of `shared/PROTOCOL.md` with the SDK's own wire types.
+//!
+//! * [`session`]: WebSocket sessions (`/v1/stream`, `/v1/stream-ivs`) and viewers
+//!   (`/subscribe/{sid}`), with [`faults`] injected per session.
+//! * [`media`]: one UDP socket and all str0m peer connections; the client's media is echoed
+//!   back unchanged and fanned out to viewers.
+//! * [`stage`]: the IVS stage registry (the seam for the browser-side stage emulator).
+//! * [`meter`]: the measured values of `metrics_report`.
+//!
+//! Everything binds to [`Config::host`] (127.0.0.1 by default) and the only ICE candidate
+//! advertised is that address: no STUN, no other interface.
+
+pub mod config;
+pub mod faults;
+mod ids;
+pub mod media;
+pub mod meter;
+pub mod session;
+pub mod stage;
+
+pub use config::{Cli, Config, USAGE};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use media::MediaHandle;
+use realtime_video_sdk::core::models;
+use realtime_video_sdk::core::token::Transport;
+use stage::StageRegistry;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tower_http::services::ServeDir;
+
+/// A live session, as viewers and the IVS token endpoint see it.
+#[derive(Debug)]
+pub struct SessionEntry {
+    /// The session's transport.
+    pub transport: Transport,
+    /// Turns true when the session ends (viewers close then).
+    pub ended: watch::Sender<bool>,
+}
+
+/// State shared by all requests.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// The bound HTTP address (its port is `server_port`).
+    pub http_addr: SocketAddr,
+    /// The media task.
+    pub media: MediaHandle,
+    /// Live sessions by id.
+    pub sessions: Mutex<HashMap<String, SessionEntry>>,
+    /// IVS stages.
+    pub stages: StageRegistry,
+    /// Turns true on shutdown.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The session map (a poisoned lock is still consistent: single inserts/removes).
+    pub fn sessions_lock(&self) -> MutexGuard<'_, HashMap<String, SessionEntry>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// HTTP / WebSocket address.
+    pub http_addr: SocketAddr,
+    /// UDP media address (the ICE host candidate).
+    pub udp_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    media: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, closes every session and peer connection, and waits (at most 5 s)
+    /// for the tasks to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = self.http.await;
+            let _ = self.media.await;
+        })
+        .await;
+    }
+}
+
+/// Binds the HTTP listener and the UDP media socket on `config.host` and starts serving.
+pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind((config.host, config.port)).await?;
+    let udp = UdpSocket::bind((config.host, 0)).await?;
+    let http_addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (media, media_task) = media::spawn(udp, shutdown_rx.clone())?;
+    let udp_addr = media.udp_addr();
+    let state = Arc::new(AppState {
+        config,
+        http_addr,
+        media,
+        sessions: Mutex::new(HashMap::new()),
+        stages: StageRegistry::default(),
+        shutdown: shutdown_rx.clone(),
+    });
+    let app = router(state);
+    let mut stop = shutdown_rx;
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(RunningServer { http_addr, udp_addr, shutdown: shutdown_tx, http, media: media_task })
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/subscribe/{sid}", get(viewer_ws))
+        .route("/v1/subscribe-ivs/{sid}", get(ivs_viewer_token))
+        .route("/v1/stage/{stage_id}", get(stage_info));
+    let mut paths: Vec<String> = models::all().into_iter().map(|m| m.url_path).collect();
+    paths.dedup();
+    for path in paths {
+        r = r.route(&path, get(webrtc_ws)).route(&format!("{path}-ivs"), get(ivs_ws));
+    }
+    let pkg = ServeDir::new(&state.config.pkg);
+    let www = ServeDir::new(&state.config.www);
+    r.nest_service("/pkg", pkg).fallback_service(www).with_state(state)
+}
+
+async fn webrtc_ws(ws: WebSocketUpgrade, Query(q): Query<HashMap<String, String>>, State(app): State<Arc<AppState>>) -> Response {
+    ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Webrtc))
+}
+
+async fn ivs_ws(ws: WebSocketUpgrade, Query(q): Query<HashMap<String, String>>, State(app): State<Arc<AppState>>) -> Response {
+    ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Ivs))
+}
+
+async fn viewer_ws(
+    ws: WebSocketUpgrade,
+    Path(sid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    State(app): State<Arc<AppState>>,
+) -> Response {
+    ws.on_upgrade(move |socket| session::run_viewer(socket, app, sid, q))
+}
+
+fn json_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+async fn ivs_viewer_token(Path(sid): Path<String>, headers: HeaderMap, State(app): State<Arc<AppState>>) -> Response {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    if !app.config.accepts_key(key) {
+        return json_error(StatusCode::UNAUTHORIZED, session::INVALID_API_KEY);
+    }
+    let base = format!("http://{}", app.http_addr);
+    match app.stages.viewer_token(&sid, &base) {
+        Some(token) => Json(token).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "unknown session"),
+    }
+}
+
+async fn stage_info(Path(stage_id): Path<String>, State(app): State<Arc<AppState>>) -> Response {
+    match app.stages.get(&stage_id) {
+        Some(stage) => Json(stage).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "unknown stage"),
+    }
+}

@@ -1,0 +1,598 @@
+//! WebSocket sessions: the signaling and control protocol of `shared/PROTOCOL.md` for
+//! WebRTC sessions (`/v1/stream`), IVS sessions (`/v1/stream-ivs`) and WebRTC viewers
+//! (`/subscribe/{sid}`), with the injected faults of [`crate::faults`].
+//!
+//! A session is one task owning its WebSocket; media runs elsewhere ([`crate::media`]) and
+//! reports through a channel, so a slow client never slows media and vice versa.
+
+use crate::faults::{AckFault, Faults};
+use crate::media::{MediaHandle, OpenPeer, PeerEvent, PeerId, Role};
+use crate::meter::{MediaCounters, Window};
+use crate::{AppState, SessionEntry};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use realtime_video_sdk::core::base64;
+use realtime_video_sdk::core::models;
+use realtime_video_sdk::core::protocol::{parse_client_message, to_text, ClientMessage, IceCandidateInit, Incoming, ServerMessage};
+use realtime_video_sdk::core::token::Transport;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::change::SdpOffer;
+use str0m::Candidate;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Longest accepted prompt, in characters.
+pub const MAX_PROMPT_CHARS: usize = 1000;
+
+/// The error text for a missing or refused API key (the SDK treats it as permanent).
+pub const INVALID_API_KEY: &str = "invalid api key";
+
+/// Checks a `prompt`.
+pub fn check_prompt(prompt: &str) -> Result<(), String> {
+    let n = prompt.chars().count();
+    if prompt.trim().is_empty() {
+        Err("prompt must not be empty".into())
+    } else if n > MAX_PROMPT_CHARS {
+        Err(format!("prompt is too long: {n} characters, at most {MAX_PROMPT_CHARS}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a `set_image`: `image_data` must be base64 when present; a prompt given with it
+/// must not be too long (an empty or null prompt means "no prompt").
+pub fn check_set_image(image_data: Option<&str>, prompt: Option<&str>) -> Result<(), String> {
+    if let Some(data) = image_data {
+        if base64::decode(data).is_none() {
+            return Err("image_data is not valid base64".into());
+        }
+    }
+    match prompt {
+        Some(p) if !p.trim().is_empty() => check_prompt(p),
+        _ => Ok(()),
+    }
+}
+
+/// Drops `a=candidate` lines whose address is not loopback when the server itself is on
+/// loopback: the server must never send a packet anywhere else.
+pub fn loopback_only_sdp(sdp: &str, host: IpAddr) -> String {
+    if !host.is_loopback() {
+        return sdp.to_string();
+    }
+    let keep = |line: &str| match line.strip_prefix("a=candidate:") {
+        Some(rest) => rest.split_whitespace().nth(4).and_then(|a| a.parse::<IpAddr>().ok()).is_some_and(|a| a.is_loopback()),
+        None => true,
+    };
+    let mut out: String = sdp.split_inclusive('\n').filter(|l| keep(l.trim_end())).collect();
+    if !sdp.is_empty() && out.is_empty() {
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The server candidate of an answer, as a trickled `ice-candidate` (the first
+/// `a=candidate` line, with the first mid, m-line 0 and the answer's ufrag).
+pub fn answer_candidate(sdp: &str) -> Option<IceCandidateInit> {
+    let attr = |name: &str| sdp.lines().find_map(|l| l.trim_end().strip_prefix(name).map(str::to_string));
+    Some(IceCandidateInit {
+        candidate: attr("a=candidate:").map(|c| format!("candidate:{c}"))?,
+        sdp_mid: attr("a=mid:"),
+        sdp_m_line_index: Some(0),
+        username_fragment: attr("a=ice-ufrag:"),
+    })
+}
+
+/// Whether a trickled remote candidate may be used (loopback only when the server is).
+fn remote_candidate(init: &IceCandidateInit, host: IpAddr) -> Option<Candidate> {
+    let c = Candidate::from_sdp_string(init.candidate.trim().trim_start_matches("a=")).ok()?;
+    (!host.is_loopback() || c.addr().ip().is_loopback()).then_some(c)
+}
+
+/// The socket of one session, with the sending helpers.
+struct Conn {
+    ws: WebSocket,
+}
+
+impl Conn {
+    async fn send(&mut self, msg: &ServerMessage) -> bool {
+        self.send_text(to_text(msg)).await
+    }
+
+    async fn send_text(&mut self, text: String) -> bool {
+        self.ws.send(Message::Text(text.into())).await.is_ok()
+    }
+
+    async fn close(mut self, code: u16, reason: &str) {
+        let _ = self.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    }
+
+    /// Sends `error` and closes.
+    async fn refuse(mut self, error: &str) {
+        self.send(&ServerMessage::Error { error: error.to_string() }).await;
+        self.close(1000, "error").await;
+    }
+}
+
+fn query_key(query: &HashMap<String, String>) -> Option<&str> {
+    query.get("api_key").map(String::as_str)
+}
+
+/// What the session loop does after one input.
+enum Flow {
+    Continue,
+    /// Send `error` (when given) and close with this reason.
+    Close(Option<String>, &'static str),
+}
+
+/// A WebRTC or IVS session.
+struct Session {
+    sid: String,
+    app: Arc<AppState>,
+    transport: Transport,
+    faults: Faults,
+    peer: Option<PeerId>,
+    pending_candidates: Vec<Candidate>,
+    counters: Arc<MediaCounters>,
+    window: Window,
+    generating_since: Option<Instant>,
+    events_tx: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+    /// IVS: the stage the client must confirm with `ivs_joined` as its next message.
+    awaiting_join: Option<String>,
+    delayed_acks: JoinSet<ServerMessage>,
+}
+
+/// Runs a session on an upgraded socket: `/v1/stream` (WebRTC) or `/v1/stream-ivs`.
+pub async fn run(ws: WebSocket, app: Arc<AppState>, query: HashMap<String, String>, transport: Transport) {
+    let mut conn = Conn { ws };
+    if !app.config.accepts_key(query_key(&query)) {
+        tracing::info!(transport = transport.as_str(), "session refused: invalid api key");
+        return conn.refuse(INVALID_API_KEY).await;
+    }
+    let model = query.get("model").cloned().unwrap_or_default();
+    if models::realtime(&model).is_err() {
+        tracing::info!(transport = transport.as_str(), "session refused: unknown model {model:?}");
+        return conn.refuse(&format!("unknown model: {model:?}")).await;
+    }
+    let faults = match Faults::from_query(&query) {
+        Ok(f) => f,
+        Err(e) => return conn.refuse(&e).await,
+    };
+    if let Some(text) = &faults.refuse {
+        tracing::info!(transport = transport.as_str(), "session refused by fault_refuse");
+        return conn.refuse(text).await;
+    }
+
+    let sid = crate::ids::new_id("sess_");
+    let (ended_tx, _) = watch::channel(false);
+    app.sessions_lock().insert(sid.clone(), SessionEntry { transport, ended: ended_tx });
+    tracing::info!(session = %sid, model = %model, transport = transport.as_str(), "session open");
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let mut s = Session {
+        sid: sid.clone(),
+        app: app.clone(),
+        transport,
+        faults,
+        peer: None,
+        pending_candidates: Vec::new(),
+        counters: Arc::new(MediaCounters::default()),
+        window: Window::default(),
+        generating_since: None,
+        events_tx,
+        awaiting_join: None,
+        delayed_acks: JoinSet::new(),
+    };
+    let reason = s.serve(&mut conn, events_rx).await;
+    tracing::info!(session = %sid, "session closed: {reason}");
+
+    if let Some(peer) = s.peer.take() {
+        app.media.close(peer);
+    }
+    app.stages.remove_session(&sid);
+    if let Some(entry) = app.sessions_lock().remove(&sid) {
+        let _ = entry.ended.send(true);
+    }
+}
+
+impl Session {
+    fn log_ack(&self, what: &str, result: &Result<(), String>) {
+        match result {
+            Ok(()) => tracing::info!(session = %self.sid, "ack {what}: success"),
+            Err(e) => tracing::info!(session = %self.sid, "ack {what}: failure ({e})"),
+        }
+    }
+
+    /// Applies `fault_ack`; returns the ack to send now, if any.
+    fn ack(&mut self, msg: ServerMessage) -> Option<ServerMessage> {
+        let failed = |msg: ServerMessage| {
+            let error = Some("ack failed (fault_ack=fail)".to_string());
+            match msg {
+                ServerMessage::PromptAck { prompt, .. } => ServerMessage::PromptAck { prompt, success: false, error },
+                ServerMessage::SetImageAck { .. } => ServerMessage::SetImageAck { success: false, error },
+                other => other,
+            }
+        };
+        match self.faults.ack {
+            AckFault::Normal => Some(msg),
+            AckFault::Never => None,
+            AckFault::Fail => Some(failed(msg)),
+            AckFault::Delay(d) => {
+                self.delayed_acks.spawn(async move {
+                    tokio::time::sleep(d).await;
+                    msg
+                });
+                None
+            }
+        }
+    }
+
+    async fn serve(&mut self, conn: &mut Conn, mut events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>) -> String {
+        let host = self.app.config.host;
+        if !conn
+            .send(&ServerMessage::SessionId {
+                session_id: self.sid.clone(),
+                server_ip: host.to_string(),
+                server_port: self.app.http_addr.port(),
+            })
+            .await
+        {
+            return "client gone".into();
+        }
+        if self.faults.junk {
+            conn.send_text("{\"type\": \"prompt_ack\", this is not json".into()).await;
+            conn.send_text(r#"{"type":"reference_server_surprise","detail":"unknown message type (fault_junk)"}"#.into()).await;
+        }
+        if self.transport == Transport::Ivs {
+            let base = format!("http://{}", self.app.http_addr);
+            let stage = self.app.stages.create(&self.sid, &base, self.faults.ivs);
+            tracing::info!(session = %self.sid, stage = %stage.stage_id, "stage created");
+            if self.faults.ivs != Some(crate::faults::IvsFault::NoStageReady) {
+                conn.send(&ServerMessage::IvsStageReady {
+                    stage_arn: stage.stage_arn.clone(),
+                    client_token: stage.client_token.clone(),
+                    client_publish_participant_id: Some(stage.client_publish_participant_id.clone()),
+                })
+                .await;
+            }
+            self.awaiting_join = Some(stage.stage_id);
+        }
+
+        let close_at = self.faults.close_after.map(|d| tokio::time::Instant::now() + d);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_tick = Instant::now();
+        let mut shutdown = self.app.shutdown.clone();
+
+        let flow = loop {
+            let flow = tokio::select! {
+                msg = conn.ws.recv() => match msg {
+                    Some(Ok(Message::Text(text))) => self.on_text(conn, text.as_str()).await,
+                    Some(Ok(Message::Close(_))) | None => break "client closed the socket".to_string(),
+                    Some(Err(e)) => break format!("socket error: {e}"),
+                    Some(Ok(_)) => Flow::Continue, // binary, ping, pong
+                },
+                Some((peer, event)) = events.recv() => self.on_peer_event(conn, peer, event).await,
+                scheduled = tick.tick() => {
+                    let lateness = tokio::time::Instant::now().saturating_duration_since(scheduled);
+                    let now = Instant::now();
+                    let elapsed = now.saturating_duration_since(last_tick);
+                    last_tick = now;
+                    self.on_tick(conn, elapsed, lateness).await
+                }
+                Some(Ok(ack)) = self.delayed_acks.join_next(), if !self.delayed_acks.is_empty() => {
+                    conn.send(&ack).await;
+                    Flow::Continue
+                }
+                _ = async { tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)).await }, if close_at.is_some() => {
+                    Flow::Close(None, "fault_close_after_ms")
+                }
+                _ = shutdown.wait_for(|stop| *stop) => Flow::Close(None, "server shutting down"),
+            };
+            if let Flow::Close(error, reason) = flow {
+                break match error {
+                    Some(e) => {
+                        conn.send(&ServerMessage::Error { error: e.clone() }).await;
+                        format!("{reason}: {e}")
+                    }
+                    None => reason.to_string(),
+                };
+            }
+        };
+        let code = if flow.starts_with("server shutting down") || flow.starts_with("fault_close") { 1001 } else { 1000 };
+        let reason: String = flow.chars().take(100).collect();
+        let _ = conn.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.as_str().into() }))).await;
+        flow
+    }
+
+    async fn on_tick(&mut self, conn: &mut Conn, elapsed: Duration, lateness: Duration) -> Flow {
+        if self.awaiting_join.is_some() {
+            return Flow::Continue;
+        }
+        let mut report = self.window.next(Some(&self.counters), elapsed);
+        report.event_loop_latency_ms = Some((lateness.as_secs_f64() * 1e5).round() / 100.0);
+        conn.send(&ServerMessage::MetricsReport(report)).await;
+        if let Some(since) = self.generating_since {
+            let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+            conn.send(&ServerMessage::GenerationTick { seconds }).await;
+        }
+        Flow::Continue
+    }
+
+    async fn on_peer_event(&mut self, conn: &mut Conn, peer: PeerId, event: PeerEvent) -> Flow {
+        if Some(peer) != self.peer {
+            return Flow::Continue; // a replaced peer connection
+        }
+        match event {
+            PeerEvent::Connected => tracing::info!(session = %self.sid, "peer connected"),
+            PeerEvent::MediaStarted => {
+                tracing::info!(session = %self.sid, "media started");
+                if self.generating_since.is_none() {
+                    self.generating_since = Some(Instant::now());
+                    conn.send(&ServerMessage::GenerationStarted).await;
+                }
+            }
+            PeerEvent::Closed => {
+                tracing::info!(session = %self.sid, "peer connection closed");
+                self.peer = None;
+                if let Some(since) = self.generating_since.take() {
+                    let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+                    conn.send(&ServerMessage::GenerationEnded { seconds, reason: Some("connection closed".into()) }).await;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_text(&mut self, conn: &mut Conn, text: &str) -> Flow {
+        let parsed = parse_client_message(text);
+        if let Some(stage) = self.awaiting_join.take() {
+            // IVS: the next client message must confirm the join.
+            return match parsed {
+                Ok(Incoming::Message(ClientMessage::IvsJoined)) => {
+                    tracing::info!(session = %self.sid, "ivs joined");
+                    self.app.stages.mark_joined(&stage);
+                    Flow::Continue
+                }
+                _ => Flow::Close(Some("Expected ivs_joined message".into()), "protocol error"),
+            };
+        }
+        let msg = match parsed {
+            Ok(Incoming::Message(m)) => m,
+            Ok(Incoming::Unknown(t)) => {
+                tracing::debug!(session = %self.sid, "ignoring unknown message type {t:?}");
+                return Flow::Continue;
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.sid, "ignoring malformed message: {e}");
+                return Flow::Continue;
+            }
+        };
+        match msg {
+            ClientMessage::Prompt { prompt, .. } => {
+                let r = check_prompt(&prompt);
+                self.log_ack("prompt", &r);
+                let ack = ServerMessage::PromptAck { prompt, success: r.is_ok(), error: r.err() };
+                if let Some(ack) = self.ack(ack) {
+                    conn.send(&ack).await;
+                }
+            }
+            ClientMessage::SetImage { image_data, prompt, .. } => {
+                let r = check_set_image(image_data.as_deref(), prompt.as_ref().and_then(|p| p.as_deref()));
+                self.log_ack("set_image", &r);
+                let ack = ServerMessage::SetImageAck { success: r.is_ok(), error: r.err() };
+                if let Some(ack) = self.ack(ack) {
+                    conn.send(&ack).await;
+                }
+            }
+            ClientMessage::Offer { sdp } if self.transport == Transport::Webrtc => {
+                return self.on_offer(conn, &sdp).await;
+            }
+            ClientMessage::IceCandidate { candidate } => {
+                if let Some(init) = candidate.filter(|c| !c.candidate.trim().is_empty()) {
+                    match remote_candidate(&init, self.app.config.host) {
+                        Some(c) => match self.peer {
+                            Some(peer) => self.app.media.add_candidate(peer, c),
+                            None => self.pending_candidates.push(c),
+                        },
+                        None => tracing::debug!(session = %self.sid, "ignoring unusable candidate"),
+                    }
+                }
+            }
+            // The server cannot stamp a marker into encoded VP8 frames it only forwards, so a
+            // WebSocket latency probe gets no answer; E2E markers stamped by the client
+            // survive the echo untouched instead.
+            ClientMessage::LatencyProbe { .. } => {}
+            ClientMessage::E2eLatencyReport { avg_latency_ms, delivery_rate, .. } => {
+                tracing::debug!(session = %self.sid, ?avg_latency_ms, delivery_rate, "e2e latency report");
+            }
+            other => tracing::debug!(session = %self.sid, "ignoring {other:?}"),
+        }
+        Flow::Continue
+    }
+
+    async fn on_offer(&mut self, conn: &mut Conn, sdp: &str) -> Flow {
+        let offer = match SdpOffer::from_sdp_string(&loopback_only_sdp(sdp, self.app.config.host)) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(session = %self.sid, "bad offer: {e}");
+                conn.send(&ServerMessage::Error { error: format!("invalid offer: {e}") }).await;
+                return Flow::Continue;
+            }
+        };
+        if let Some(old) = self.peer.take() {
+            self.app.media.close(old);
+        }
+        let peer = MediaHandle::new_peer_id();
+        let open = OpenPeer {
+            peer,
+            session_id: self.sid.clone(),
+            role: Role::Publisher,
+            offer,
+            events: self.events_tx.clone(),
+            counters: Some(self.counters.clone()),
+            stall: self.faults.stall,
+        };
+        match self.app.media.open(open).await {
+            Ok(answer) => {
+                self.peer = Some(peer);
+                let sdp = answer.to_sdp_string();
+                conn.send(&ServerMessage::Answer { sdp: sdp.clone() }).await;
+                if let Some(candidate) = answer_candidate(&sdp) {
+                    conn.send(&ServerMessage::IceCandidate { candidate: Some(candidate) }).await;
+                }
+                for c in self.pending_candidates.drain(..) {
+                    self.app.media.add_candidate(peer, c);
+                }
+                tracing::info!(session = %self.sid, "answered offer");
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.sid, "offer failed: {e}");
+                conn.send(&ServerMessage::Error { error: e }).await;
+                Flow::Continue
+            }
+        }
+    }
+}
+
+/// Runs a WebRTC viewer (`/subscribe/{sid}`): offer → answer, then the session's media.
+pub async fn run_viewer(ws: WebSocket, app: Arc<AppState>, sid: String, query: HashMap<String, String>) {
+    let mut conn = Conn { ws };
+    if !app.config.accepts_key(query_key(&query)) {
+        tracing::info!("viewer refused: invalid api key");
+        return conn.refuse(INVALID_API_KEY).await;
+    }
+    let Some(mut ended) = app.sessions_lock().get(&sid).map(|e| e.ended.subscribe()) else {
+        tracing::info!(session = %sid, "viewer refused: unknown session");
+        return conn.refuse("invalid session: unknown session id").await;
+    };
+    tracing::info!(session = %sid, "viewer open");
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut peer: Option<PeerId> = None;
+    let mut pending: Vec<Candidate> = Vec::new();
+    let mut shutdown = app.shutdown.clone();
+    let reason = loop {
+        tokio::select! {
+            msg = conn.ws.recv() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) | None => break "client closed the socket".to_string(),
+                    Some(Err(e)) => break format!("socket error: {e}"),
+                    Some(Ok(_)) => continue,
+                };
+                match parse_client_message(text.as_str()) {
+                    Ok(Incoming::Message(ClientMessage::Offer { sdp })) => {
+                        let offer = match SdpOffer::from_sdp_string(&loopback_only_sdp(&sdp, app.config.host)) {
+                            Ok(o) => o,
+                            Err(e) => {
+                                conn.send(&ServerMessage::Error { error: format!("invalid offer: {e}") }).await;
+                                continue;
+                            }
+                        };
+                        if let Some(old) = peer.take() {
+                            app.media.close(old);
+                        }
+                        let id = MediaHandle::new_peer_id();
+                        let open = OpenPeer {
+                            peer: id,
+                            session_id: sid.clone(),
+                            role: Role::Viewer,
+                            offer,
+                            events: events_tx.clone(),
+                            counters: None,
+                            stall: None,
+                        };
+                        match app.media.open(open).await {
+                            Ok(answer) => {
+                                peer = Some(id);
+                                let sdp = answer.to_sdp_string();
+                                conn.send(&ServerMessage::Answer { sdp: sdp.clone() }).await;
+                                if let Some(c) = answer_candidate(&sdp) {
+                                    conn.send(&ServerMessage::IceCandidate { candidate: Some(c) }).await;
+                                }
+                                for c in pending.drain(..) {
+                                    app.media.add_candidate(id, c);
+                                }
+                            }
+                            Err(e) => {
+                                conn.send(&ServerMessage::Error { error: e }).await;
+                            }
+                        }
+                    }
+                    Ok(Incoming::Message(ClientMessage::IceCandidate { candidate: Some(init) })) => {
+                        if let Some(c) = remote_candidate(&init, app.config.host) {
+                            match peer {
+                                Some(p) => app.media.add_candidate(p, c),
+                                None => pending.push(c),
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(session = %sid, "viewer: ignoring malformed message: {e}"),
+                }
+            }
+            Some((p, event)) = events.recv() => {
+                if Some(p) == peer {
+                    tracing::info!(session = %sid, "viewer peer {event:?}");
+                }
+            }
+            _ = ended.wait_for(|e| *e) => break "session ended".to_string(),
+            _ = shutdown.wait_for(|stop| *stop) => break "server shutting down".to_string(),
+        }
+    };
+    tracing::info!(session = %sid, "viewer closed: {reason}");
+    if let Some(p) = peer {
+        app.media.close(p);
+    }
+    conn.close(1000, &reason).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts() {
+        assert!(check_prompt("a cat").is_ok());
+        assert!(check_prompt(" ").unwrap_err().contains("empty"));
+        assert!(check_prompt(&"é".repeat(1000)).is_ok());
+        assert!(check_prompt(&"x".repeat(1001)).unwrap_err().contains("1001"));
+    }
+
+    #[test]
+    fn set_images() {
+        assert!(check_set_image(None, None).is_ok());
+        assert!(check_set_image(Some("QUJD"), Some("p")).is_ok());
+        assert!(check_set_image(Some("not base64!"), None).unwrap_err().contains("base64"));
+        assert!(check_set_image(None, Some(&"x".repeat(1001))).is_err());
+    }
+
+    #[test]
+    fn sdp_candidates_are_filtered_to_loopback() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 1 192.168.1.5 5000 typ host\r\na=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=mid:0\r\n";
+        let lo = loopback_only_sdp(sdp, "127.0.0.1".parse().unwrap());
+        assert_eq!(lo, "v=0\r\na=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=mid:0\r\n");
+        assert_eq!(loopback_only_sdp(sdp, "10.0.0.1".parse().unwrap()), sdp);
+    }
+
+    #[test]
+    fn candidate_from_answer() {
+        let sdp = "v=0\r\na=ice-ufrag:abcd\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=candidate:xyz 1 udp 2130706175 127.0.0.1 40000 typ host\r\n";
+        let c = answer_candidate(sdp).unwrap();
+        assert_eq!(c.candidate, "candidate:xyz 1 udp 2130706175 127.0.0.1 40000 typ host");
+        assert_eq!(c.sdp_mid.as_deref(), Some("0"));
+        assert_eq!(c.username_fragment.as_deref(), Some("abcd"));
+        assert!(answer_candidate("v=0\r\n").is_none());
+    }
+
+    #[test]
+    fn remote_candidates_loopback_only() {
+        let host: IpAddr = "127.0.0.1".parse().unwrap();
+        let init = |c: &str| IceCandidateInit { candidate: c.into(), sdp_mid: None, sdp_m_line_index: None, username_fragment: None };
+        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0"), host).is_some());
+        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 10.1.2.3 5000 typ host"), host).is_none());
+        assert!(remote_candidate(&init("garbage"), host).is_none());
+    }
+}

@@ -1,0 +1,437 @@
+//! The exported JS API: `createRealtimeClient`, `models`, `RealTimeClient`.
+
+use crate::core::error::{ErrorCode, SdkError};
+use crate::core::models;
+use crate::core::options::{self, classify_image_string, ImageString, JS_ONLY_CONNECT_KEYS};
+use crate::core::protocol::ClientMessage;
+use crate::core::token::{SubscribeToken, Transport};
+use crate::web::cancel::CancelToken;
+use crate::web::error::{from_js, to_js as err_to_js, Result};
+use crate::web::events::{to_js, Emitter, EVENTS};
+use crate::web::session::{
+    await_js, bounded, connect_with_retries, fail_pending, supervise, InitialState, Role, SessionCtx, State, ACK_TIMEOUT_MS,
+};
+use futures_channel::oneshot;
+use gloo_events::EventListener;
+use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use web_sys::{Blob, MediaStream};
+
+/// Copies the plain-data part of a JS object into JSON: functions, DOM objects, Blobs and
+/// module objects are skipped (the browser layer takes those itself).
+fn data_of(v: &JsValue, skip: &[&str]) -> serde_json::Value {
+    if v.is_undefined() || v.is_null() {
+        return serde_json::Value::Null;
+    }
+    if let Some(s) = v.as_string() {
+        return serde_json::Value::String(s);
+    }
+    if let Some(b) = v.as_bool() {
+        return serde_json::Value::Bool(b);
+    }
+    if let Some(n) = v.as_f64() {
+        return serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null);
+    }
+    if v.is_function() || v.is_instance_of::<web_sys::Node>() || v.is_instance_of::<Blob>() || v.is_instance_of::<MediaStream>() {
+        return serde_json::Value::String("[object]".into());
+    }
+    if js_sys::Array::is_array(v) {
+        return serde_json::Value::Array(js_sys::Array::from(v).iter().map(|x| data_of(&x, &[])).collect());
+    }
+    if v.is_object() {
+        let mut m = serde_json::Map::new();
+        for entry in Object::entries(v.unchecked_ref()).iter() {
+            let pair = js_sys::Array::from(&entry);
+            let Some(k) = pair.get(0).as_string() else { continue };
+            if skip.contains(&k.as_str()) {
+                m.insert(k, serde_json::Value::Null);
+                continue;
+            }
+            m.insert(k, data_of(&pair.get(1), &["videoElement", "image"]));
+        }
+        return serde_json::Value::Object(m);
+    }
+    serde_json::Value::Null
+}
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    if o.is_object() {
+        Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+fn opt_function(o: &JsValue, k: &str, name: &str) -> Result<Option<Function>> {
+    let v = get(o, k);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<Function>().map(Some).map_err(|_| SdkError::invalid_option(name, "a function"))
+}
+
+/// Reads an image given as Blob/File, data URL, http(s) URL or base64 into base64.
+async fn image_to_base64(image: JsValue) -> Result<String> {
+    if let Some(s) = image.as_string() {
+        return match classify_image_string(&s)? {
+            ImageString::DataUrl(b) | ImageString::Base64(b) => Ok(b),
+            ImageString::Url(url) => {
+                let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window"))?;
+                let resp = await_js(window.fetch_with_str(&url), ErrorCode::NetworkError, "the image could not be fetched").await?;
+                let resp: web_sys::Response = resp.unchecked_into();
+                if !resp.ok() {
+                    return Err(SdkError::new(ErrorCode::NetworkError, format!("the image fetch answered HTTP {}", resp.status())));
+                }
+                let blob = await_js(
+                    resp.blob().map_err(|e| from_js(ErrorCode::NetworkError, "reading the image failed", &e))?,
+                    ErrorCode::NetworkError,
+                    "reading the image failed",
+                )
+                .await?;
+                blob_to_base64(blob.unchecked_into()).await
+            }
+        };
+    }
+    match image.dyn_into::<Blob>() {
+        Ok(b) => blob_to_base64(b).await,
+        Err(_) => Err(SdkError::invalid_option("image", "a Blob, File, data: URL, http(s) URL or base64 string")),
+    }
+}
+
+async fn blob_to_base64(blob: Blob) -> Result<String> {
+    let buf = await_js(blob.array_buffer(), ErrorCode::ImageError, "the image could not be read").await?;
+    let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+    if bytes.is_empty() {
+        return Err(SdkError::new(ErrorCode::ImageError, "the image is empty"));
+    }
+    Ok(crate::core::base64::encode(&bytes))
+}
+
+/// `createRealtimeClient({baseUrl, apiKey, integration?, telemetry?, allowInsecure?})`.
+#[wasm_bindgen(js_name = createRealtimeClient)]
+pub fn create_realtime_client(
+    #[wasm_bindgen(unchecked_param_type = "RealtimeClientOptions")] options: JsValue,
+) -> std::result::Result<RealtimeFactory, JsValue> {
+    let opts = options::client_options(&data_of(&options, &["logger"])).map_err(|e| err_to_js(&e))?;
+    Ok(RealtimeFactory { opts })
+}
+
+/// Made by `createRealtimeClient`: connects sessions and viewers.
+#[wasm_bindgen]
+pub struct RealtimeFactory {
+    opts: options::ClientOptions,
+}
+
+#[wasm_bindgen]
+impl RealtimeFactory {
+    /// Connects `stream` (or `null` for models that need none) with `options`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RealTimeClient>")]
+    pub fn connect(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MediaStream | null")] stream: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
+    ) -> Promise {
+        let client = self.opts.clone();
+        future_to_promise(async move {
+            let ctx = prepare(client, stream, &options).await.map_err(|e| err_to_js(&e))?;
+            start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
+        })
+    }
+
+    /// Subscribes to a running session with its `subscribeToken`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RealTimeClient>")]
+    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "SubscribeOptions")] options: JsValue) -> Promise {
+        let client = self.opts.clone();
+        future_to_promise(async move {
+            let ctx = prepare_viewer(client, &options).map_err(|e| err_to_js(&e))?;
+            start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
+        })
+    }
+}
+
+async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -> Result<Rc<SessionCtx>> {
+    if !o.is_object() {
+        return Err(SdkError::invalid_option("options", "an object"));
+    }
+    let opts = options::connect_options(&data_of(o, &JS_ONLY_CONNECT_KEYS))?;
+    let stream = if stream.is_null() || stream.is_undefined() {
+        None
+    } else {
+        Some(stream.dyn_into::<MediaStream>().map_err(|_| SdkError::invalid_option("stream", "a MediaStream or null"))?)
+    };
+    if stream.is_none() && !opts.model.is_avatar() {
+        return Err(SdkError::invalid_option("stream", &format!("a MediaStream (model \"{}\" needs camera input)", opts.model.name)));
+    }
+    if opts.transport == Transport::Ivs {
+        return Err(SdkError::new(ErrorCode::InvalidOptions, "invalid option `transport`: \"ivs\" is not available in this build yet"));
+    }
+    let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?;
+    if on_remote_stream.is_none() {
+        return Err(SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"));
+    }
+    let customize_offer = opt_function(o, "customizeOffer", "customizeOffer")?;
+    let image = get(&get(o, "initialState"), "image");
+    let image_b64 = if image.is_undefined() || image.is_null() { None } else { Some(image_to_base64(image).await?) };
+    let initial = InitialState { image_b64, prompt: opts.initial_prompt.as_ref().map(|p| (p.text.clone(), p.enhance)) };
+    Ok(new_ctx(client, opts, Role::Publisher { stream }, initial, on_remote_stream, customize_offer))
+}
+
+fn prepare_viewer(client: options::ClientOptions, o: &JsValue) -> Result<Rc<SessionCtx>> {
+    let token = get(o, "token").as_string().ok_or_else(|| SdkError::invalid_option("token", "the session's subscribeToken (a string)"))?;
+    let token = SubscribeToken::decode(&token)?;
+    if token.transport == Transport::Ivs {
+        return Err(SdkError::new(ErrorCode::InvalidOptions, "IVS viewers are not available in this build yet"));
+    }
+    let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?
+        .ok_or_else(|| SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"))?;
+    let opts = options::connect_options(&serde_json::json!({"model": "mirage"}))?;
+    Ok(new_ctx(client, opts, Role::Viewer { token }, InitialState::default(), Some(on_remote_stream), None))
+}
+
+fn new_ctx(
+    client: options::ClientOptions,
+    options: options::ConnectOptions,
+    role: Role,
+    initial: InitialState,
+    on_remote_stream: Option<Function>,
+    customize_offer: Option<Function>,
+) -> Rc<SessionCtx> {
+    Rc::new(SessionCtx {
+        model: options.model.clone(),
+        client,
+        options,
+        role,
+        initial,
+        on_remote_stream,
+        customize_offer,
+        events: Emitter::buffering(),
+        state: Cell::new(State::Disconnected),
+        session_id: RefCell::new(None),
+        subscribe_token: RefCell::new(None),
+        conn: RefCell::new(None),
+        pending_prompts: RefCell::new(Vec::new()),
+        pending_image: RefCell::new(None),
+        cancel: CancelToken::new(),
+        wake: RefCell::new(None),
+        _page_listeners: RefCell::new(Vec::new()),
+    })
+}
+
+async fn start(ctx: Rc<SessionCtx>) -> Result<RealTimeClient> {
+    ctx.set_state(State::Connecting);
+    let first = match connect_with_retries(&ctx, false).await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.cancel.cancel();
+            ctx.events.close();
+            return Err(e);
+        }
+    };
+    if let Some(window) = web_sys::window() {
+        let mut ls = ctx._page_listeners.borrow_mut();
+        let weak = Rc::downgrade(&ctx);
+        ls.push(EventListener::new(&window, "online", move |_| {
+            if let Some(ctx) = weak.upgrade() {
+                if let Some(tx) = ctx.wake.borrow_mut().take() {
+                    let _ = tx.send(());
+                }
+            }
+        }));
+        if ctx.options.leave_on_page_hide {
+            let weak = Rc::downgrade(&ctx);
+            ls.push(EventListener::new(&window, "pagehide", move |_| {
+                if let Some(ctx) = weak.upgrade() {
+                    shutdown(&ctx);
+                }
+            }));
+        }
+    }
+    spawn_local(supervise(ctx.clone(), first));
+    // Deliver the events raised while connecting right after the caller's `await` resumes.
+    let c = ctx.clone();
+    gloo_timers::callback::Timeout::new(0, move || c.events.deliver()).forget();
+    Ok(RealTimeClient { ctx })
+}
+
+fn shutdown(ctx: &Rc<SessionCtx>) {
+    if ctx.cancel.is_cancelled() {
+        return;
+    }
+    ctx.cancel.cancel();
+    fail_pending(ctx, "disconnect() was called");
+    ctx.conn.borrow_mut().take();
+    ctx._page_listeners.borrow_mut().clear();
+    ctx.events.deliver();
+    ctx.set_state(State::Disconnected);
+    ctx.events.close();
+}
+
+/// A connected realtime session (or viewer).
+#[wasm_bindgen]
+pub struct RealTimeClient {
+    ctx: Rc<SessionCtx>,
+}
+
+#[wasm_bindgen]
+impl RealTimeClient {
+    /// Adds an event listener.
+    pub fn on(&self, event: String, listener: Function) -> std::result::Result<(), JsValue> {
+        if !EVENTS.contains(&event.as_str()) {
+            return Err(err_to_js(&SdkError::invalid_option("event", &format!("one of {}", EVENTS.join(", ")))));
+        }
+        self.ctx.events.on(&event, listener);
+        Ok(())
+    }
+
+    /// Removes an event listener.
+    pub fn off(&self, event: String, listener: Function) {
+        self.ctx.events.off(&event, &listener);
+    }
+
+    /// True while media is connected.
+    #[wasm_bindgen(js_name = isConnected)]
+    pub fn is_connected(&self) -> bool {
+        matches!(self.ctx.state.get(), State::Connected | State::Generating)
+    }
+
+    /// `"connecting" | "connected" | "generating" | "reconnecting" | "disconnected"`.
+    #[wasm_bindgen(js_name = getConnectionState, unchecked_return_type = "ConnectionState")]
+    pub fn get_connection_state(&self) -> String {
+        self.ctx.state.get().as_str().to_string()
+    }
+
+    /// The session id, once the server sent it.
+    #[wasm_bindgen(getter, js_name = sessionId)]
+    pub fn session_id(&self) -> Option<String> {
+        self.ctx.session_id.borrow().clone()
+    }
+
+    /// The token viewers subscribe with.
+    #[wasm_bindgen(getter, js_name = subscribeToken)]
+    pub fn subscribe_token(&self) -> Option<String> {
+        self.ctx.subscribe_token.borrow().clone()
+    }
+
+    /// Closes the session and releases everything; no event fires afterwards.
+    pub fn disconnect(&self) {
+        shutdown(&self.ctx);
+    }
+
+    /// Sets the prompt; resolves on the server's matching acknowledgement (15 s bound).
+    #[wasm_bindgen(js_name = setPrompt, unchecked_return_type = "Promise<void>")]
+    pub fn set_prompt(&self, text: JsValue, #[wasm_bindgen(unchecked_param_type = "{enhance?: boolean}")] options: JsValue) -> Promise {
+        let ctx = self.ctx.clone();
+        future_to_promise(async move {
+            let text = text.as_string().filter(|t| !t.trim().is_empty()).ok_or_else(|| err_to_js(&SdkError::invalid_option("prompt", "a non-empty string")))?;
+            let enhance = get(&options, "enhance").as_bool().unwrap_or(true);
+            send_prompt(&ctx, text, enhance).await.map(|_| JsValue::UNDEFINED).map_err(|e| err_to_js(&e))
+        })
+    }
+
+    /// Sets (or clears with `null`) the reference image, optionally with a prompt.
+    #[wasm_bindgen(js_name = setImage, unchecked_return_type = "Promise<void>")]
+    pub fn set_image(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Blob | File | string | null")] image: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{prompt?: string, enhance?: boolean, timeout?: number}")] options: JsValue,
+    ) -> Promise {
+        let ctx = self.ctx.clone();
+        future_to_promise(async move {
+            let prompt = get(&options, "prompt").as_string();
+            let enhance = get(&options, "enhance").as_bool();
+            let timeout = get(&options, "timeout").as_f64().filter(|t| *t > 0.0).map(|t| t as u32).unwrap_or(ACK_TIMEOUT_MS);
+            send_image(&ctx, image, prompt, enhance, timeout).await.map(|_| JsValue::UNDEFINED).map_err(|e| err_to_js(&e))
+        })
+    }
+
+    /// `set({prompt?, enhance?, image?})`: image (with the prompt) when given, else prompt.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "{prompt?: string, enhance?: boolean, image?: Blob | File | string | null}")] input: JsValue) -> Promise {
+        let ctx = self.ctx.clone();
+        future_to_promise(async move {
+            let prompt = get(&input, "prompt").as_string();
+            let enhance = get(&input, "enhance").as_bool();
+            let has_image = Reflect::has(&input, &"image".into()).unwrap_or(false);
+            let r = if has_image {
+                send_image(&ctx, get(&input, "image"), prompt, enhance, ACK_TIMEOUT_MS).await
+            } else if let Some(p) = prompt {
+                send_prompt(&ctx, p, enhance.unwrap_or(true)).await
+            } else {
+                Err(SdkError::invalid_option("set", "an object with `prompt` and/or `image`"))
+            };
+            r.map(|_| JsValue::UNDEFINED).map_err(|e| err_to_js(&e))
+        })
+    }
+}
+
+fn ensure_connected(ctx: &SessionCtx, method: &str) -> Result<()> {
+    if ctx.cancel.is_cancelled() || ctx.conn.borrow().is_none() || matches!(ctx.role, Role::Viewer { .. }) {
+        return Err(SdkError::not_connected(method));
+    }
+    Ok(())
+}
+
+async fn send_prompt(ctx: &Rc<SessionCtx>, text: String, enhance: bool) -> Result<()> {
+    ensure_connected(ctx, "setPrompt")?;
+    if text.chars().count() > 1000 {
+        return Err(SdkError::invalid_option("prompt", "at most 1000 characters"));
+    }
+    let (tx, rx) = oneshot::channel();
+    ctx.pending_prompts.borrow_mut().push((text.clone(), tx));
+    if let Err(e) = ctx.send(&ClientMessage::Prompt { prompt: text.clone(), enhance_prompt: enhance }) {
+        ctx.pending_prompts.borrow_mut().retain(|(t, _)| t != &text);
+        return Err(e);
+    }
+    let r = bounded(ACK_TIMEOUT_MS, "the prompt acknowledgement", async {
+        rx.await.unwrap_or_else(|_| Err(SdkError::new(ErrorCode::NotConnected, "the connection was lost")))
+    })
+    .await;
+    if r.is_err() {
+        ctx.pending_prompts.borrow_mut().retain(|(t, s)| t != &text || !s.is_canceled());
+    }
+    r
+}
+
+async fn send_image(ctx: &Rc<SessionCtx>, image: JsValue, prompt: Option<String>, enhance: Option<bool>, timeout: u32) -> Result<()> {
+    ensure_connected(ctx, "setImage")?;
+    let image_data = if image.is_null() || image.is_undefined() { None } else { Some(image_to_base64(image).await?) };
+    ensure_connected(ctx, "setImage")?;
+    let (tx, rx) = oneshot::channel();
+    if let Some(old) = ctx.pending_image.borrow_mut().replace(tx) {
+        let _ = old.send(Err(SdkError::new(ErrorCode::Aborted, "superseded by a newer setImage()")));
+    }
+    ctx.send(&ClientMessage::SetImage { image_data, prompt: prompt.map(Some), enhance_prompt: enhance })?;
+    bounded(timeout, "the image acknowledgement", async {
+        rx.await.unwrap_or_else(|_| Err(SdkError::new(ErrorCode::NotConnected, "the connection was lost")))
+    })
+    .await
+}
+
+/// The model registry: `models.realtime(name)` and `models.list()`.
+#[wasm_bindgen]
+pub struct Models;
+
+#[wasm_bindgen]
+impl Models {
+    /// The built-in realtime model `name`; unknown names throw `INVALID_OPTIONS`.
+    #[wasm_bindgen(unchecked_return_type = "ModelDefinition")]
+    pub fn realtime(name: &str) -> std::result::Result<JsValue, JsValue> {
+        models::realtime(name).map(|m| to_js(&m)).map_err(|e| err_to_js(&e))
+    }
+
+    /// Every built-in realtime model.
+    #[wasm_bindgen(unchecked_return_type = "ModelDefinition[]")]
+    pub fn list() -> JsValue {
+        to_js(&models::all())
+    }
+}
+
+/// `models`: the model registry.
+#[wasm_bindgen(js_name = models)]
+pub fn models_registry() -> Models {
+    Models
+}

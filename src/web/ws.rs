@@ -1,0 +1,70 @@
+//! The signaling WebSocket: events forwarded into the session's input channel; the socket
+//! and its listeners are released on drop.
+
+use crate::core::error::{ErrorCode, SdkError};
+use crate::core::protocol::{to_text, ClientMessage};
+use crate::web::error::{from_js, Result};
+use futures_channel::mpsc::UnboundedSender;
+use gloo_events::EventListener;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// What the socket reports.
+#[derive(Debug)]
+pub enum WsEvent {
+    /// Opened.
+    Open,
+    /// A text frame.
+    Message(String),
+    /// Closed (by either side).
+    Closed {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// An open (or opening) WebSocket and its listeners.
+pub struct Ws {
+    socket: WebSocket,
+    _listeners: Vec<EventListener>,
+}
+
+impl Ws {
+    /// Opens `url`, forwarding events through `map` into `tx`.
+    pub fn open<I: 'static>(url: &str, tx: UnboundedSender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
+        let socket = WebSocket::new(url).map_err(|e| from_js(ErrorCode::WebsocketError, "could not open the WebSocket", &e))?;
+        let t = tx.clone();
+        let open = EventListener::new(&socket, "open", move |_| {
+            let _ = t.unbounded_send(map(WsEvent::Open));
+        });
+        let t = tx.clone();
+        let message = EventListener::new(&socket, "message", move |e| {
+            if let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+                let _ = t.unbounded_send(map(WsEvent::Message(text)));
+            }
+        });
+        let t = tx;
+        let close = EventListener::new(&socket, "close", move |e| {
+            let (code, reason) = e.dyn_ref::<CloseEvent>().map(|c| (c.code(), c.reason())).unwrap_or((1006, String::new()));
+            let _ = t.unbounded_send(map(WsEvent::Closed { code, reason }));
+        });
+        // An `error` event is always followed by `close`, which carries the information.
+        Ok(Ws { socket, _listeners: vec![open, message, close] })
+    }
+
+    /// Sends one message.
+    pub fn send(&self, m: &ClientMessage) -> Result<()> {
+        if self.socket.ready_state() != WebSocket::OPEN {
+            return Err(SdkError::new(ErrorCode::WebsocketError, "the WebSocket is not open"));
+        }
+        self.socket.send_with_str(&to_text(m)).map_err(|e| from_js(ErrorCode::WebsocketError, "WebSocket send failed", &e))
+    }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        let _ = self.socket.close();
+    }
+}

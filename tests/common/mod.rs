@@ -1,0 +1,148 @@
+//! Helpers of the browser suites: the page-facing API is driven the way a page drives it
+//! (plain JS objects, promises, event listeners).
+#![allow(dead_code)]
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{HtmlVideoElement, MediaStream};
+
+/// The reference server the test command started.
+pub fn base_url() -> String {
+    option_env!("REALTIME_TEST_SERVER").unwrap_or("ws://127.0.0.1:8787").to_string()
+}
+
+pub fn obj(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).expect("test JSON")
+}
+
+pub fn set(o: &JsValue, k: &str, v: impl Into<JsValue>) {
+    Reflect::set(o, &k.into(), &v.into()).unwrap();
+}
+
+pub fn get(o: &JsValue, k: &str) -> JsValue {
+    Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn call(o: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
+    let f: Function = get(o, method).dyn_into().unwrap_or_else(|_| panic!("no method {method}"));
+    f.apply(o, &args.iter().collect::<Array>()).unwrap_or_else(|e| panic!("{method} threw {e:?}"))
+}
+
+pub async fn await_promise(p: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(p.dyn_into::<Promise>().expect("a promise")).await
+}
+
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+pub fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Chromium's synthetic camera (and microphone).
+pub async fn fake_camera(audio: bool) -> MediaStream {
+    let md = web_sys::window().unwrap().navigator().media_devices().unwrap();
+    let c = web_sys::MediaStreamConstraints::new();
+    c.set_video(&true.into());
+    c.set_audio(&audio.into());
+    JsFuture::from(md.get_user_media_with_constraints(&c).unwrap()).await.unwrap().dyn_into().unwrap()
+}
+
+/// The error code of a rejected promise / thrown error.
+pub fn code(e: &JsValue) -> String {
+    get(e, "code").as_string().unwrap_or_else(|| format!("<no code: {e:?}>"))
+}
+
+pub fn message(e: &JsValue) -> String {
+    get(e, "message").as_string().unwrap_or_default()
+}
+
+/// Records every event of the given names, in order.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Rc<RefCell<Vec<(String, JsValue)>>>);
+
+impl Recorder {
+    pub fn attach(&self, client: &JsValue, names: &[&str]) -> Vec<Closure<dyn FnMut(JsValue)>> {
+        names
+            .iter()
+            .map(|n| {
+                let log = self.0.clone();
+                let name = n.to_string();
+                let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| log.borrow_mut().push((name.clone(), v)));
+                call(client, "on", &[JsValue::from_str(n), cb.as_ref().clone()]);
+                cb
+            })
+            .collect()
+    }
+
+    pub fn of(&self, name: &str) -> Vec<JsValue> {
+        self.0.borrow().iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect()
+    }
+
+    pub fn states(&self) -> Vec<String> {
+        self.of("connectionChange").iter().filter_map(|v| v.as_string()).collect()
+    }
+
+    pub fn diagnostics(&self, kind: &str) -> Vec<JsValue> {
+        self.of("diagnostic").into_iter().filter(|d| get(d, "kind").as_string().as_deref() == Some(kind)).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+}
+
+/// Waits until `f` is true, polling every 100 ms, at most `ms`.
+pub async fn wait_until(ms: u32, mut f: impl FnMut() -> bool) -> bool {
+    let end = now() + f64::from(ms);
+    while now() < end {
+        if f() {
+            return true;
+        }
+        sleep(100).await;
+    }
+    f()
+}
+
+/// Plays `stream` in a muted video element and returns it.
+pub fn play(stream: &MediaStream) -> HtmlVideoElement {
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let v: HtmlVideoElement = doc.create_element("video").unwrap().dyn_into().unwrap();
+    v.set_muted(true);
+    v.set_autoplay(true);
+    v.set_src_object(Some(stream));
+    doc.body().unwrap().append_child(&v).unwrap();
+    let _ = v.play();
+    v
+}
+
+/// Frames the element has presented so far.
+pub fn frames(v: &HtmlVideoElement) -> u32 {
+    v.get_video_playback_quality().total_video_frames()
+}
+
+/// A holder for the stream handed to `onRemoteStream`.
+#[derive(Clone, Default)]
+pub struct RemoteStream(pub Rc<RefCell<Option<MediaStream>>>);
+
+impl RemoteStream {
+    pub fn callback(&self) -> Closure<dyn FnMut(JsValue)> {
+        let slot = self.0.clone();
+        Closure::new(move |s: JsValue| *slot.borrow_mut() = s.dyn_into().ok())
+    }
+    pub fn get(&self) -> Option<MediaStream> {
+        self.0.borrow().clone()
+    }
+}
+
+pub fn factory(api_key: &str) -> JsValue {
+    let o = Object::new();
+    set(&o, "baseUrl", base_url());
+    set(&o, "apiKey", api_key);
+    realtime_video_sdk::web_api::create_realtime_client(o.into()).map(JsValue::from).expect("factory")
+}
