@@ -19,4 +19,6 @@ for _ in $(seq 1 100); do
 done
 
 export REALTIME_TEST_SERVER="ws://127.0.0.1:$TEST_PORT"
+# The runner's default bound (20 s) is for one small page of unit tests; these connect media.
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
 scripts/wasm-env.sh wasm-pack test --headless --chrome --mode no-install

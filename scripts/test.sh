@@ -17,6 +17,9 @@ cargo test --workspace --color never 2>&1 | tee "$logs/native.log"
 say "package"
 bash scripts/build-pkg.sh | tee "$logs/package.log"
 
+say "TypeScript: the package's .d.ts types a page's use of the SDK (tsc --noEmit --strict)"
+.tools/node_modules/.bin/tsc -p tests/ts
+
 say "reference server build"
 cargo build --profile server -p realtime-reference-server --color never
 

@@ -18,6 +18,6 @@ mod web;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod web_api {
-    pub use crate::web::client::{create_realtime_client, models_registry, RealTimeClient, RealtimeFactory};
+    pub use crate::web::client::{create_realtime_client, Models, RealTimeClient, RealtimeFactory};
     pub use crate::web::marker::{read_marker, stamp_marker};
 }

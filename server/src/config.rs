@@ -64,8 +64,7 @@ impl Config {
     /// Whether `key` may open sessions.
     pub fn accepts_key(&self, key: Option<&str>) -> bool {
         match key {
-            None => false,
-            Some(k) if k.is_empty() => false,
+            None | Some("") => false,
             Some(k) => self.api_keys.as_ref().is_none_or(|keys| keys.contains(k)),
         }
     }

@@ -72,6 +72,12 @@ impl AppState {
     }
 }
 
+/// Resolves once the flag is true (or its sender is gone). The `watch::Ref` stays inside,
+/// so callers' futures remain `Send`.
+pub(crate) async fn until_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct RunningServer {
@@ -118,7 +124,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
+                until_true(&mut stop).await;
             })
             .await
     });
@@ -142,11 +148,19 @@ pub fn router(state: Arc<AppState>) -> Router {
     r.nest_service("/pkg", pkg).fallback_service(www).with_state(state)
 }
 
-async fn webrtc_ws(ws: WebSocketUpgrade, Query(q): Query<HashMap<String, String>>, State(app): State<Arc<AppState>>) -> Response {
+async fn webrtc_ws(
+    ws: WebSocketUpgrade,
+    Query(q): Query<HashMap<String, String>>,
+    State(app): State<Arc<AppState>>,
+) -> Response {
     ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Webrtc))
 }
 
-async fn ivs_ws(ws: WebSocketUpgrade, Query(q): Query<HashMap<String, String>>, State(app): State<Arc<AppState>>) -> Response {
+async fn ivs_ws(
+    ws: WebSocketUpgrade,
+    Query(q): Query<HashMap<String, String>>,
+    State(app): State<Arc<AppState>>,
+) -> Response {
     ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Ivs))
 }
 

@@ -115,7 +115,10 @@ impl MediaHandle {
 }
 
 /// Starts the media task on `socket`; it stops when `shutdown` turns true.
-pub fn spawn(socket: UdpSocket, shutdown: watch::Receiver<bool>) -> std::io::Result<(MediaHandle, tokio::task::JoinHandle<()>)> {
+pub fn spawn(
+    socket: UdpSocket,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(MediaHandle, tokio::task::JoinHandle<()>)> {
     let udp_addr = socket.local_addr()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(run(socket, udp_addr, rx, shutdown));
@@ -141,6 +144,8 @@ struct Peer {
 }
 
 /// Work produced by polling one peer that touches other peers (or itself, after polling).
+/// Short-lived (one poll round), so the size of `MediaData` does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Propagate {
     /// A frame from a publisher: echo it and fan it out.
     Media(PeerId, MediaData),
@@ -171,7 +176,11 @@ impl Peer {
     }
 
     fn request_keyframe(&mut self, mid: Mid, now: Instant) {
-        if self.last_keyframe_request.get(&mid).is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
+        if self
+            .last_keyframe_request
+            .get(&mid)
+            .is_some_and(|t| now.saturating_duration_since(*t) < KEYFRAME_REQUEST_INTERVAL)
+        {
             return;
         }
         let Some(mut writer) = self.rtc.writer(mid) else { return };
@@ -311,7 +320,11 @@ fn propagate(peers: &mut [Peer], work: Propagate) {
             // The echo, on the same mid the frame came in on.
             if publisher.write_frame(Some(data.mid), kind, &data) {
                 if let Some(c) = &publisher.counters {
-                    c.frame_out(kind == MediaKind::Video, data.data.len(), now.saturating_duration_since(data.network_time));
+                    c.frame_out(
+                        kind == MediaKind::Video,
+                        data.data.len(),
+                        now.saturating_duration_since(data.network_time),
+                    );
                 }
             }
             // The fan-out: str0m only queues here, so viewers never slow the publisher.
@@ -415,15 +428,17 @@ async fn run(
             },
             c = commands.recv() => c.map_or(Wake::Stop, Wake::Command),
             _ = tokio::time::sleep_until(sleep) => Wake::Timeout,
-            _ = shutdown.wait_for(|stop| *stop) => Wake::Stop,
+            _ = crate::until_true(&mut shutdown) => Wake::Stop,
         };
         match wake {
             Wake::Stop => break,
             Wake::Timeout => {}
             Wake::Datagram(n, source) => {
                 if let Ok(contents) = buf[..n].try_into() {
-                    let input =
-                        Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: local, contents });
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive { proto: Protocol::Udp, source, destination: local, contents },
+                    );
                     // `accepts` demultiplexes: ICE ufrag for STUN, remote address otherwise.
                     if let Some(peer) = peers.iter_mut().find(|p| p.rtc.accepts(&input)) {
                         peer.handle_input(input);

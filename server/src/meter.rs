@@ -114,12 +114,18 @@ impl MediaCounters {
 }
 
 /// Builds the report for the window between two snapshots `elapsed` apart (pure).
-pub fn report(prev: Totals, now: Totals, elapsed: Duration, transport: (Option<f64>, Option<f64>, Option<f64>)) -> MetricsReport {
+pub fn report(
+    prev: Totals,
+    now: Totals,
+    elapsed: Duration,
+    transport: (Option<f64>, Option<f64>, Option<f64>),
+) -> MetricsReport {
     let secs = elapsed.as_secs_f64();
     let rate = |a: u64, b: u64| if secs > 0.0 { Some(b.saturating_sub(a) as f64 / secs) } else { None };
     let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
     let frames = now.pipeline_n.saturating_sub(prev.pipeline_n);
-    let pipeline = (frames > 0).then(|| now.pipeline_us.saturating_sub(prev.pipeline_us) as f64 / frames as f64 / 1000.0);
+    let pipeline =
+        (frames > 0).then(|| now.pipeline_us.saturating_sub(prev.pipeline_us) as f64 / frames as f64 / 1000.0);
     let (rtt_ms, jitter_ms, inbound_loss_rate) = transport;
     MetricsReport {
         input_fps: round(rate(prev.in_frames, now.in_frames)),

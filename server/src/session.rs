@@ -12,7 +12,9 @@ use crate::{AppState, SessionEntry};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use realtime_video_sdk::core::base64;
 use realtime_video_sdk::core::models;
-use realtime_video_sdk::core::protocol::{parse_client_message, to_text, ClientMessage, IceCandidateInit, Incoming, ServerMessage};
+use realtime_video_sdk::core::protocol::{
+    parse_client_message, to_text, ClientMessage, IceCandidateInit, Incoming, ServerMessage,
+};
 use realtime_video_sdk::core::token::Transport;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -62,7 +64,9 @@ pub fn loopback_only_sdp(sdp: &str, host: IpAddr) -> String {
         return sdp.to_string();
     }
     let keep = |line: &str| match line.strip_prefix("a=candidate:") {
-        Some(rest) => rest.split_whitespace().nth(4).and_then(|a| a.parse::<IpAddr>().ok()).is_some_and(|a| a.is_loopback()),
+        Some(rest) => {
+            rest.split_whitespace().nth(4).and_then(|a| a.parse::<IpAddr>().ok()).is_some_and(|a| a.is_loopback())
+        }
         None => true,
     };
     let mut out: String = sdp.split_inclusive('\n').filter(|l| keep(l.trim_end())).collect();
@@ -242,7 +246,10 @@ impl Session {
         }
         if self.faults.junk {
             conn.send_text("{\"type\": \"prompt_ack\", this is not json".into()).await;
-            conn.send_text(r#"{"type":"reference_server_surprise","detail":"unknown message type (fault_junk)"}"#.into()).await;
+            conn.send_text(
+                r#"{"type":"reference_server_surprise","detail":"unknown message type (fault_junk)"}"#.into(),
+            )
+            .await;
         }
         if self.transport == Transport::Ivs {
             let base = format!("http://{}", self.app.http_addr);
@@ -260,7 +267,8 @@ impl Session {
         }
 
         let close_at = self.faults.close_after.map(|d| tokio::time::Instant::now() + d);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_tick = Instant::now();
         let mut shutdown = self.app.shutdown.clone();
@@ -288,7 +296,7 @@ impl Session {
                 _ = async { tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)).await }, if close_at.is_some() => {
                     Flow::Close(None, "fault_close_after_ms")
                 }
-                _ = shutdown.wait_for(|stop| *stop) => Flow::Close(None, "server shutting down"),
+                _ = crate::until_true(&mut shutdown) => Flow::Close(None, "server shutting down"),
             };
             if let Flow::Close(error, reason) = flow {
                 break match error {
@@ -300,7 +308,8 @@ impl Session {
                 };
             }
         };
-        let code = if flow.starts_with("server shutting down") || flow.starts_with("fault_close") { 1001 } else { 1000 };
+        let code =
+            if flow.starts_with("server shutting down") || flow.starts_with("fault_close") { 1001 } else { 1000 };
         let reason: String = flow.chars().take(100).collect();
         let _ = conn.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.as_str().into() }))).await;
         flow
@@ -338,7 +347,8 @@ impl Session {
                 self.peer = None;
                 if let Some(since) = self.generating_since.take() {
                     let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-                    conn.send(&ServerMessage::GenerationEnded { seconds, reason: Some("connection closed".into()) }).await;
+                    conn.send(&ServerMessage::GenerationEnded { seconds, reason: Some("connection closed".into()) })
+                        .await;
                 }
             }
         }
@@ -538,8 +548,8 @@ pub async fn run_viewer(ws: WebSocket, app: Arc<AppState>, sid: String, query: H
                     tracing::info!(session = %sid, "viewer peer {event:?}");
                 }
             }
-            _ = ended.wait_for(|e| *e) => break "session ended".to_string(),
-            _ = shutdown.wait_for(|stop| *stop) => break "server shutting down".to_string(),
+            _ = crate::until_true(&mut ended) => break "session ended".to_string(),
+            _ = crate::until_true(&mut shutdown) => break "server shutting down".to_string(),
         }
     };
     tracing::info!(session = %sid, "viewer closed: {reason}");
@@ -590,8 +600,14 @@ mod tests {
     #[test]
     fn remote_candidates_loopback_only() {
         let host: IpAddr = "127.0.0.1".parse().unwrap();
-        let init = |c: &str| IceCandidateInit { candidate: c.into(), sdp_mid: None, sdp_m_line_index: None, username_fragment: None };
-        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0"), host).is_some());
+        let init = |c: &str| IceCandidateInit {
+            candidate: c.into(),
+            sdp_mid: None,
+            sdp_m_line_index: None,
+            username_fragment: None,
+        };
+        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0"), host)
+            .is_some());
         assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 10.1.2.3 5000 typ host"), host).is_none());
         assert!(remote_candidate(&init("garbage"), host).is_none());
     }

@@ -46,7 +46,13 @@ fn b64url(bytes: &[u8]) -> String {
 }
 
 /// A participant token for `participant_id` on `stage`.
-pub fn participant_token(http_base: &str, stage_id: &str, stage_arn: &str, participant_id: &str, publish: bool) -> String {
+pub fn participant_token(
+    http_base: &str,
+    stage_id: &str,
+    stage_arn: &str,
+    participant_id: &str,
+    publish: bool,
+) -> String {
     let header = serde_json::json!({"alg": "none", "typ": "JWT"});
     let payload = serde_json::json!({
         "resource": stage_arn,

@@ -279,7 +279,11 @@ pub struct RealTimeClient {
 #[wasm_bindgen]
 impl RealTimeClient {
     /// Adds an event listener.
-    pub fn on(&self, event: String, listener: Function) -> std::result::Result<(), JsValue> {
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof RealtimeEvents")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(payload: RealtimeEvents[keyof RealtimeEvents]) => void")] listener: Function,
+    ) -> std::result::Result<(), JsValue> {
         if !EVENTS.contains(&event.as_str()) {
             return Err(err_to_js(&SdkError::invalid_option("event", &format!("one of {}", EVENTS.join(", ")))));
         }
@@ -288,7 +292,11 @@ impl RealTimeClient {
     }
 
     /// Removes an event listener.
-    pub fn off(&self, event: String, listener: Function) {
+    pub fn off(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "keyof RealtimeEvents")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(payload: RealtimeEvents[keyof RealtimeEvents]) => void")] listener: Function,
+    ) {
         self.ctx.events.off(&event, &listener);
     }
 
@@ -323,7 +331,7 @@ impl RealTimeClient {
 
     /// Sets the prompt; resolves on the server's matching acknowledgement (15 s bound).
     #[wasm_bindgen(js_name = setPrompt, unchecked_return_type = "Promise<void>")]
-    pub fn set_prompt(&self, text: JsValue, #[wasm_bindgen(unchecked_param_type = "{enhance?: boolean}")] options: JsValue) -> Promise {
+    pub fn set_prompt(&self, #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue, #[wasm_bindgen(unchecked_param_type = "{enhance?: boolean}")] options: JsValue) -> Promise {
         let ctx = self.ctx.clone();
         future_to_promise(async move {
             let text = text.as_string().filter(|t| !t.trim().is_empty()).ok_or_else(|| err_to_js(&SdkError::invalid_option("prompt", "a non-empty string")))?;
@@ -412,10 +420,10 @@ async fn send_image(ctx: &Rc<SessionCtx>, image: JsValue, prompt: Option<String>
 }
 
 /// The model registry: `models.realtime(name)` and `models.list()`.
-#[wasm_bindgen]
+#[wasm_bindgen(js_name = models)]
 pub struct Models;
 
-#[wasm_bindgen]
+#[wasm_bindgen(js_class = models)]
 impl Models {
     /// The built-in realtime model `name`; unknown names throw `INVALID_OPTIONS`.
     #[wasm_bindgen(unchecked_return_type = "ModelDefinition")]
@@ -428,10 +436,4 @@ impl Models {
     pub fn list() -> JsValue {
         to_js(&models::all())
     }
-}
-
-/// `models`: the model registry.
-#[wasm_bindgen(js_name = models)]
-pub fn models_registry() -> Models {
-    Models
 }

@@ -45,3 +45,11 @@ pub type Result<T> = std::result::Result<T, SdkError>;
 pub fn js_result<T>(r: Result<T>) -> std::result::Result<T, JsValue> {
     r.map_err(|e| to_js(&e))
 }
+
+/// `isRealtimeError(e)`: true for errors of this SDK (declared in the `.d.ts` as a type guard).
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = isRealtimeError, skip_typescript)]
+pub fn is_realtime_error(e: &JsValue) -> bool {
+    e.is_instance_of::<Error>()
+        && Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some("RealtimeError")
+        && Reflect::get(e, &"code".into()).ok().is_some_and(|c| c.is_string())
+}

@@ -21,7 +21,7 @@ pub fn stamp_marker(image: &ImageData, seq: u16) -> Result<(), JsValue> {
 }
 
 /// Reads the marker of `image`: `{kind: "seq", seq}`, `{kind: "none"}` or `{kind: "corrupted"}`.
-#[wasm_bindgen(js_name = readMarker)]
+#[wasm_bindgen(js_name = readMarker, unchecked_return_type = "MarkerRead")]
 pub fn read_marker(image: &ImageData) -> JsValue {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let read = marker::read(&image.data(), w, h);

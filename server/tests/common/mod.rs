@@ -1,0 +1,147 @@
+//! Helpers for the server's integration tests: an in-process server on a real loopback
+//! socket (port 0), a tokio-tungstenite client, and a tiny HTTP/1.1 GET.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use realtime_reference_server::{start, Config, RunningServer};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client WebSocket.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long any single expected event may take.
+pub const STEP: Duration = Duration::from_secs(5);
+
+/// The test fixture folders (`www`, `pkg`).
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+}
+
+/// Starts a server on 127.0.0.1, port 0, serving the fixtures; `tweak` adjusts the config.
+pub async fn server_with(tweak: impl FnOnce(&mut Config)) -> RunningServer {
+    let mut c = Config { port: 0, www: fixtures().join("www"), pkg: fixtures().join("pkg"), ..Config::default() };
+    tweak(&mut c);
+    start(c).await.expect("server starts")
+}
+
+/// Starts a server with the default configuration (any non-empty key).
+pub async fn server() -> RunningServer {
+    server_with(|_| {}).await
+}
+
+/// Opens a WebSocket to `path_and_query` on the server.
+pub async fn connect(addr: SocketAddr, path_and_query: &str) -> Ws {
+    let url = format!("ws://{addr}{path_and_query}");
+    let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url.as_str()))
+        .await
+        .expect("connect in time")
+        .expect("websocket connects");
+    ws
+}
+
+/// Opens a WebRTC session with a valid key and model (plus `extra` query parameters).
+pub async fn session(addr: SocketAddr, extra: &str) -> Ws {
+    connect(addr, &format!("/v1/stream?api_key=test-key&model=mirage{extra}")).await
+}
+
+/// The next frame, raw: `Some(text)` for text, `None` when the socket closed.
+pub async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        let msg = tokio::time::timeout(STEP, ws.next()).await.expect("a frame in time");
+        match msg {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+            Some(Ok(Message::Text(t))) => return Some(t.to_string()),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// The next JSON message, `None` when the socket closed.
+pub async fn next_json(ws: &mut Ws) -> Option<Value> {
+    let text = next_text(ws).await?;
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}")))
+}
+
+fn periodic(v: &Value) -> bool {
+    matches!(v["type"].as_str(), Some("metrics_report" | "generation_tick"))
+}
+
+/// The next message that is not periodic (`metrics_report`, `generation_tick`).
+pub async fn next_event(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let v = next_json(ws).await?;
+        if !periodic(&v) {
+            return Some(v);
+        }
+    }
+}
+
+/// The next non-periodic message, which must be of type `ty`.
+pub async fn expect_type(ws: &mut Ws, ty: &str) -> Value {
+    let v = next_event(ws).await.unwrap_or_else(|| panic!("socket closed while waiting for {ty}"));
+    assert_eq!(v["type"], ty, "expected {ty}, got {v}");
+    v
+}
+
+/// Reads the `session_id` that opens every session.
+pub async fn expect_session_id(ws: &mut Ws) -> String {
+    let v = expect_type(ws, "session_id").await;
+    v["session_id"].as_str().expect("session_id string").to_string()
+}
+
+/// Asserts the server closes the socket next, with no further non-periodic message.
+pub async fn expect_closed(ws: &mut Ws) {
+    if let Some(v) = next_event(ws).await {
+        panic!("expected the socket to close, got {v}");
+    }
+}
+
+/// Asserts no non-periodic message arrives within `d` (and the socket stays open).
+pub async fn expect_quiet(ws: &mut Ws, d: Duration) {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => panic!("socket closed"),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                assert!(periodic(&v), "expected quiet, got {v}");
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Sends a JSON message.
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.expect("send");
+}
+
+/// Sends a raw text frame.
+pub async fn send_raw(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_string())).await.expect("send");
+}
+
+/// `GET path` with extra header lines; returns status and body.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut buf)).await.expect("response in time").expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
