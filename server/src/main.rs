@@ -31,6 +31,15 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Install the signal handlers before announcing readiness: a SIGTERM right after the
+        // "listening" line must already shut down cleanly.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("realtime-reference-server: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match start(config.clone()).await {
             Ok(s) => s,
             Err(e) => {
@@ -46,30 +55,45 @@ fn main() -> ExitCode {
             config.pkg.display(),
             if config.api_keys.is_some() { "restricted" } else { "any non-empty" }
         );
-        shutdown_signal().await;
+        signals.wait().await;
         tracing::info!("shutting down");
         server.stop().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C and SIGTERM, registered up front.
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

