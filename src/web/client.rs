@@ -253,7 +253,10 @@ async fn start(ctx: Rc<SessionCtx>) -> Result<RealTimeClient> {
     spawn_local(supervise(ctx.clone(), first));
     // Deliver the events raised while connecting right after the caller's `await` resumes.
     let c = ctx.clone();
-    gloo_timers::callback::Timeout::new(0, move || c.events.deliver()).forget();
+    spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        c.events.deliver();
+    });
     Ok(RealTimeClient { ctx })
 }
 
