@@ -584,12 +584,13 @@ async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMe
             *ctx.subscribe_token.borrow_mut() = Some(token.encode());
         }
         ServerMessage::MetricsReport(r) => ctx.events.emit_data("serverMetrics", r),
-        ServerMessage::IvsStageReady { .. } => return Ok(Some(m)),
+        // Handed back to the caller: the IVS transport waits for it.
+        ServerMessage::IvsStageReady { .. } => {}
     }
     Ok(Some(m))
 }
 
-/// Sends a message and waits for its acknowledgement through `slot`.
+/// Sends a prompt or set_image and waits for its acknowledgement, handling other inputs meanwhile.
 async fn send_and_ack(
     ctx: &Rc<SessionCtx>,
     conn: &Rc<Connection>,
