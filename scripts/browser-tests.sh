@@ -9,16 +9,18 @@ ip link set lo up
 export CARGO_NET_OFFLINE=true
 
 server="$root/target/server/realtime-reference-server"
-"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg > "$root/target/test-logs/server.log" 2>&1 &
+mkdir -p "$root/target/test-logs"
+"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$TEST_PORT/healthz" >/dev/null 2>&1 && break
-  kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$root/target/test-logs/server.log"; exit 1; }
+  kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log"; exit 1; }
   sleep 0.1
 done
 
 export REALTIME_TEST_SERVER="ws://127.0.0.1:$TEST_PORT"
 # The runner's default bound (20 s) is for one small page of unit tests; these connect media.
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
-scripts/wasm-env.sh wasm-pack test --headless --chrome --mode no-install
+# Extra arguments go to cargo test, e.g. `-- --test web_client` or a test-name filter.
+scripts/wasm-env.sh wasm-pack test --headless --chrome --mode no-install "$@"

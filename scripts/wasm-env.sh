@@ -30,7 +30,8 @@ export RUSTC=/usr/bin/rustc
 export RUSTDOC=/usr/bin/rustdoc
 export RUSTC_BOOTSTRAP=1
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
-export CARGO_TARGET_DIR="$root/target/wasm"
+# WASM_TARGET_DIR lets parallel checkouts/sessions build without waiting on one lock.
+export CARGO_TARGET_DIR="${WASM_TARGET_DIR:-$root/target/wasm}"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 exec "$@"

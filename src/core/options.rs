@@ -89,6 +89,8 @@ pub struct ConnectOptions {
     pub leave_on_page_hide: bool,
     /// Reconnect after a dropped session.
     pub reconnect: bool,
+    /// Retries after a failed connect attempt (initial connect and each reconnect).
+    pub max_retries: u32,
 }
 
 fn obj<'a>(v: &'a Value, name: &str) -> Result<&'a Map<String, Value>, SdkError> {
@@ -186,6 +188,7 @@ pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {
         "ivsSdkUrl",
         "leaveOnPageHide",
         "reconnect",
+        "maxRetries",
     ];
     allowed.extend(JS_ONLY_CONNECT_KEYS);
     check_keys(m, "", &allowed)?;
@@ -284,6 +287,11 @@ pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {
         },
         leave_on_page_hide: opt_bool(m, "leaveOnPageHide", "leaveOnPageHide", true)?,
         reconnect: opt_bool(m, "reconnect", "reconnect", true)?,
+        max_retries: match opt_number(m, "maxRetries", "maxRetries", 0.0, 20.0)? {
+            None => crate::core::retry::RetryPolicy::default().retries,
+            Some(n) if n.fract() == 0.0 => n as u32,
+            Some(_) => return Err(SdkError::invalid_option("maxRetries", "an integer from 0 to 20")),
+        },
     })
 }
 
@@ -361,6 +369,8 @@ mod tests {
             (json!({"model": "mirage", "transport": "carrier-pigeon"}), "transport"),
             (json!({"model": "mirage", "initialState": {"prompt": {"text": ""}}}), "initialState.prompt.text"),
             (json!({"model": "mirage", "latencyTracking": {"probeIntervalMs": -1}}), "latencyTracking.probeIntervalMs"),
+            (json!({"model": "mirage", "maxRetries": 1.5}), "maxRetries"),
+            (json!({"model": "mirage", "maxRetries": 21}), "maxRetries"),
             (json!({"model": "mirage", "extraQueryParams": {"x": [1]}}), "extraQueryParams.x"),
             (json!({"model": "mirage", "extraQueryParams": {"api_key": "y"}}), "extraQueryParams.api_key"),
             (json!({"model": "mirage", "statsIntervalMs": 100}), "statsIntervalMs"),

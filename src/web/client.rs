@@ -4,7 +4,7 @@ use crate::core::error::{ErrorCode, SdkError};
 use crate::core::models;
 use crate::core::options::{self, classify_image_string, ImageString, JS_ONLY_CONNECT_KEYS};
 use crate::core::protocol::ClientMessage;
-use crate::core::token::{SubscribeToken, Transport};
+use crate::core::token::SubscribeToken;
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, to_js as err_to_js, Result};
 use crate::web::events::{to_js, Emitter, EVENTS};
@@ -166,9 +166,6 @@ async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -
     if stream.is_none() && !opts.model.is_avatar() {
         return Err(SdkError::invalid_option("stream", &format!("a MediaStream (model \"{}\" needs camera input)", opts.model.name)));
     }
-    if opts.transport == Transport::Ivs {
-        return Err(SdkError::new(ErrorCode::InvalidOptions, "invalid option `transport`: \"ivs\" is not available in this build yet"));
-    }
     let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?;
     if on_remote_stream.is_none() {
         return Err(SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"));
@@ -177,19 +174,36 @@ async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -
     let image = get(&get(o, "initialState"), "image");
     let image_b64 = if image.is_undefined() || image.is_null() { None } else { Some(image_to_base64(image).await?) };
     let initial = InitialState { image_b64, prompt: opts.initial_prompt.as_ref().map(|p| (p.text.clone(), p.enhance)) };
-    Ok(new_ctx(client, opts, Role::Publisher { stream }, initial, on_remote_stream, customize_offer))
+    let ivs_module = opt_object(o, "ivsModule").map(|m| crate::web::ivs::module_option(&m)).transpose()?;
+    Ok(new_ctx(client, opts, Role::Publisher { stream }, initial, on_remote_stream, customize_offer, ivs_module))
+}
+
+fn opt_object(o: &JsValue, k: &str) -> Option<JsValue> {
+    let v = get(o, k);
+    (v.is_object() || v.is_function()).then_some(v)
 }
 
 fn prepare_viewer(client: options::ClientOptions, o: &JsValue) -> Result<Rc<SessionCtx>> {
     let token = get(o, "token").as_string().ok_or_else(|| SdkError::invalid_option("token", "the session's subscribeToken (a string)"))?;
     let token = SubscribeToken::decode(&token)?;
-    if token.transport == Transport::Ivs {
-        return Err(SdkError::new(ErrorCode::InvalidOptions, "IVS viewers are not available in this build yet"));
-    }
     let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?
         .ok_or_else(|| SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"))?;
-    let opts = options::connect_options(&serde_json::json!({"model": "mirage"}))?;
-    Ok(new_ctx(client, opts, Role::Viewer { token }, InitialState::default(), Some(on_remote_stream), None))
+    // A viewer takes the connect options that apply to receiving (no model, no media in).
+    let mut data = data_of(o, &["onRemoteStream", "ivsModule", "token"]);
+    if let Some(m) = data.as_object_mut() {
+        m.remove("token");
+        m.remove("onRemoteStream");
+        m.remove("ivsModule");
+        for k in ["model", "initialState", "latencyTracking", "extraQueryParams", "transport", "customizeOffer"] {
+            if m.contains_key(k) {
+                return Err(SdkError::invalid_option(k, "not a subscribe option (known: token, onRemoteStream, ivsModule, ivsSdkUrl, jitterBufferMinDelay, statsIntervalMs, leaveOnPageHide, reconnect, maxRetries)"));
+            }
+        }
+        m.insert("model".into(), "mirage".into());
+    }
+    let opts = options::connect_options(&data)?;
+    let ivs_module = opt_object(o, "ivsModule").map(|m| crate::web::ivs::module_option(&m)).transpose()?;
+    Ok(new_ctx(client, opts, Role::Viewer { token }, InitialState::default(), Some(on_remote_stream), None, ivs_module))
 }
 
 fn new_ctx(
@@ -199,6 +213,7 @@ fn new_ctx(
     initial: InitialState,
     on_remote_stream: Option<Function>,
     customize_offer: Option<Function>,
+    ivs_module: Option<JsValue>,
 ) -> Rc<SessionCtx> {
     Rc::new(SessionCtx {
         model: options.model.clone(),
@@ -208,6 +223,7 @@ fn new_ctx(
         initial,
         on_remote_stream,
         customize_offer,
+        ivs_module,
         events: Emitter::buffering(),
         state: Cell::new(State::Disconnected),
         session_id: RefCell::new(None),

@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod ivs;
 pub mod marker;
 pub mod session;
 pub mod types;

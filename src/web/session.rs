@@ -9,15 +9,16 @@
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::models::ModelDefinition;
 use crate::core::options::{ClientOptions, ConnectOptions};
-use crate::core::protocol::{parse_server_message, ClientMessage, IceCandidateInit, Incoming, ServerMessage};
+use crate::core::protocol::{parse_server_message, ClientMessage, IceCandidateInit, Incoming, IvsViewerToken, ServerMessage};
 use crate::core::retry::{is_permanent, RetryPolicy};
 use crate::core::sdp;
-use crate::core::stats::{entries_from_json, StallChange, StallDetector, StatsParser};
+use crate::core::stats::{entries_from_json, merge_reports, StallChange, StallDetector, StatsEntry, StatsParser};
 use crate::core::token::{SubscribeToken, Transport};
 use crate::core::urls;
 use crate::web::cancel::{CancelOnDrop, CancelToken};
 use crate::web::error::{from_js, Result};
 use crate::web::events::{to_js, Emitter};
+use crate::web::ivs::{self, Names, StageConn, StageInput, StageRole, StageState};
 use crate::web::ws::{Ws, WsEvent};
 use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
@@ -29,7 +30,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
@@ -87,6 +88,8 @@ pub enum Input {
     SignalingState(String),
     /// A remote track arrived.
     Track(MediaStreamTrack, Option<MediaStream>),
+    /// An IVS stage event.
+    Stage(StageInput),
 }
 
 /// Who the session is: a publishing client or a viewer.
@@ -122,6 +125,8 @@ pub struct SessionCtx {
     pub initial: InitialState,
     pub on_remote_stream: Option<Function>,
     pub customize_offer: Option<Function>,
+    /// The IVS SDK module handed in with the `ivsModule` option.
+    pub ivs_module: Option<JsValue>,
     pub events: Emitter,
     pub state: Cell<State>,
     pub session_id: RefCell<Option<String>>,
@@ -163,6 +168,11 @@ impl SessionCtx {
         }
     }
 
+    /// Emits a `phaseTiming` diagnostic for `phase`, started at `since`.
+    fn phase(&self, phase: &str, since: f64) {
+        self.diagnostic("phaseTiming", serde_json::json!({"phase": phase, "durationMs": now_ms() - since}));
+    }
+
     /// Emits an `error` event `{code, message}`.
     pub fn emit_error(&self, e: &SdkError) {
         #[derive(Serialize)]
@@ -180,7 +190,7 @@ impl SessionCtx {
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         let conn = self.conn.borrow().clone();
         match conn {
-            Some(c) => c.ws.send(m),
+            Some(c) => c.send(m),
             None => Err(SdkError::new(ErrorCode::NotConnected, "no live connection")),
         }
     }
@@ -213,14 +223,19 @@ impl SessionCtx {
     }
 
     fn policy(&self) -> RetryPolicy {
-        RetryPolicy::default()
+        RetryPolicy { retries: self.options.max_retries, ..RetryPolicy::default() }
     }
 }
 
 /// One connection attempt's browser objects. Dropping it releases all of them.
 pub struct Connection {
-    pub ws: Ws,
+    /// The signaling socket (an IVS viewer has none).
+    pub ws: Option<Ws>,
     pub pc: RefCell<Option<RtcPeerConnection>>,
+    /// The IVS stage, on the IVS transport.
+    pub stage: RefCell<Option<Rc<StageConn>>>,
+    /// The stage reported `connected` (and `ivs_joined` was sent).
+    stage_connected: Cell<bool>,
     listeners: RefCell<Vec<EventListener>>,
     tx: UnboundedSender<Input>,
     offer_sent: Cell<bool>,
@@ -237,6 +252,7 @@ impl Drop for Connection {
         if let Some(pc) = self.pc.borrow_mut().take() {
             pc.close();
         }
+        self.stage.borrow_mut().take();
     }
 }
 
@@ -281,11 +297,16 @@ impl Connection {
     /// Opens the WebSocket for `ctx` and returns the connection and its input channel.
     fn open(ctx: &SessionCtx) -> Result<(Rc<Connection>, UnboundedReceiver<Input>)> {
         let (tx, rx) = mpsc::unbounded();
-        let ws = Ws::open(&ctx.url(), tx.clone(), Input::Ws)?;
+        let ws = match (&ctx.role, ctx.transport()) {
+            (Role::Viewer { .. }, Transport::Ivs) => None,
+            _ => Some(Ws::open(&ctx.url(), tx.clone(), Input::Ws)?),
+        };
         let cancel = CancelToken::new();
         let conn = Connection {
             ws,
             pc: RefCell::new(None),
+            stage: RefCell::new(None),
+            stage_connected: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
             tx,
             offer_sent: Cell::new(false),
@@ -370,6 +391,41 @@ impl Connection {
         self.pc.borrow().clone()
     }
 
+    /// Sends on the signaling socket.
+    pub fn send(&self, m: &ClientMessage) -> Result<()> {
+        match &self.ws {
+            Some(ws) => ws.send(m),
+            None => Err(SdkError::new(ErrorCode::NotConnected, "this connection has no signaling socket")),
+        }
+    }
+
+    /// Adds remote `tracks` to the one remote stream of this connection (made from `given`
+    /// or new), then hands it to `onRemoteStream` and the `remoteStream` event.
+    fn deliver_tracks(&self, ctx: &SessionCtx, tracks: &[MediaStreamTrack], given: Option<MediaStream>) -> Result<()> {
+        let stream = {
+            let mut rs = self.remote_stream.borrow_mut();
+            let s = match (rs.as_ref(), given) {
+                (Some(s), _) => s.clone(),
+                (None, Some(s)) => s,
+                (None, None) => ivs::stream_of(&[])?,
+            };
+            for t in tracks {
+                if !s.get_tracks().includes(t, 0) {
+                    s.add_track(t);
+                }
+            }
+            *rs = Some(s.clone());
+            s
+        };
+        if let Some(f) = &ctx.on_remote_stream {
+            if let Err(e) = f.call1(&JsValue::NULL, &stream) {
+                web_sys::console::error_2(&"realtime: onRemoteStream threw".into(), &e);
+            }
+        }
+        ctx.events.emit("remoteStream", stream.into());
+        Ok(())
+    }
+
     async fn send_offer(&self, ctx: &SessionCtx) -> Result<()> {
         let Some(pc) = self.pc() else { return Ok(()) };
         if self.offer_sent.replace(true) {
@@ -388,7 +444,7 @@ impl Connection {
         }
         await_js(pc.set_local_description(&init), ErrorCode::SignalingError, "setLocalDescription(offer) failed").await?;
         let sdp_text = get(&init, "sdp").as_string().unwrap_or_default();
-        self.ws.send(&ClientMessage::Offer { sdp: sdp_text })
+        self.send(&ClientMessage::Offer { sdp: sdp_text })
     }
 
     async fn set_remote(&self, ty: RtcSdpType, sdp_text: &str) -> Result<()> {
@@ -472,7 +528,7 @@ async fn handle(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, input: Input, setup
         },
         Input::LocalCandidate(c) => {
             ctx.diagnostic("iceCandidate", c.as_ref().map(|c| c.candidate.clone()));
-            let _ = conn.ws.send(&ClientMessage::IceCandidate { candidate: c });
+            let _ = conn.send(&ClientMessage::IceCandidate { candidate: c });
             Ok(None)
         }
         Input::PcState(s) => {
@@ -498,35 +554,56 @@ async fn handle(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, input: Input, setup
             Ok(None)
         }
         Input::Track(track, stream) => {
-            let stream = {
-                let mut rs = conn.remote_stream.borrow_mut();
-                match (&*rs, stream) {
-                    (Some(s), _) => {
-                        if !s.get_tracks().includes(&track, 0) {
-                            s.add_track(&track);
-                        }
-                        s.clone()
-                    }
-                    (None, Some(s)) => {
-                        *rs = Some(s.clone());
-                        s
-                    }
-                    (None, None) => {
-                        let s = MediaStream::new().map_err(|e| from_js(ErrorCode::MediaError, "MediaStream failed", &e))?;
-                        s.add_track(&track);
-                        *rs = Some(s.clone());
-                        s
-                    }
-                }
-            };
-            if let Some(f) = &ctx.on_remote_stream {
-                if let Err(e) = f.call1(&JsValue::NULL, &stream) {
-                    web_sys::console::error_2(&"realtime: onRemoteStream threw".into(), &e);
-                }
-            }
-            ctx.events.emit("remoteStream", stream.into());
+            conn.deliver_tracks(ctx, &[track], stream)?;
             Ok(None)
         }
+        Input::Stage(ev) => {
+            handle_stage(ctx, conn, ev)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Handles a stage event: `connected` sends `ivs_joined` once; remote streams become the
+/// remote MediaStream; a disconnected, errored or left stage, or a stage error, ends the
+/// connection (a connect in progress rejects, a live session reconnects).
+fn handle_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, ev: StageInput) -> Result<()> {
+    match ev {
+        StageInput::State(state, raw) => {
+            ctx.diagnostic("stageConnectionStateChange", &raw);
+            match state {
+                StageState::Connected => {
+                    if !conn.stage_connected.replace(true) && conn.ws.is_some() {
+                        conn.send(&ClientMessage::IvsJoined)?;
+                    }
+                    if ctx.state.get() != State::Generating {
+                        ctx.set_state(State::Connected);
+                    }
+                    Ok(())
+                }
+                StageState::Disconnected => Err(SdkError::new(ErrorCode::IvsStageError, "the IVS stage disconnected")),
+                StageState::Errored => Err(SdkError::new(ErrorCode::IvsStageError, "the IVS stage connection errored")),
+                StageState::Other => Ok(()),
+            }
+        }
+        StageInput::StreamsAdded { participant_id, streams } => {
+            let Some(stage) = conn.stage.borrow().clone() else { return Ok(()) };
+            let tracks = stage.add_remote(&streams);
+            ctx.diagnostic("stageStreamsAdded", serde_json::json!({"participantId": participant_id, "tracks": tracks.len()}));
+            if tracks.is_empty() {
+                return Ok(());
+            }
+            conn.deliver_tracks(ctx, &tracks, None)
+        }
+        StageInput::StreamsRemoved { streams } => {
+            if let Some(stage) = conn.stage.borrow().clone() {
+                stage.remove_remote(&streams);
+            }
+            Ok(())
+        }
+        StageInput::Left(reason) => Err(SdkError::new(ErrorCode::IvsStageError, format!("left the IVS stage (reason: {reason})"))),
+        StageInput::Error(e) => Err(SdkError::new(ErrorCode::IvsStageError, format!("IVS stage error: {e}"))),
+        StageInput::JoinFailed(e) => Err(e),
     }
 }
 
@@ -541,7 +618,7 @@ async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMe
                 let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
                 init.set_sdp(&get(&answer, "sdp").as_string().unwrap_or_default());
                 await_js(pc.set_local_description(&init), ErrorCode::SignalingError, "setLocalDescription(answer) failed").await?;
-                conn.ws.send(&ClientMessage::Answer { sdp: get(&init, "sdp").as_string().unwrap_or_default() })?;
+                conn.send(&ClientMessage::Answer { sdp: get(&init, "sdp").as_string().unwrap_or_default() })?;
             }
         }
         ServerMessage::IceCandidate { candidate: Some(c) } => conn.add_remote_candidate(c).await,
@@ -602,7 +679,7 @@ async fn send_and_ack(
         ClientMessage::Prompt { prompt, .. } => ctx.pending_prompts.borrow_mut().push((prompt.clone(), tx)),
         _ => *ctx.pending_image.borrow_mut() = Some(tx),
     }
-    conn.ws.send(&m)?;
+    conn.send(&m)?;
     loop {
         if let Ok(Some(r)) = ack.try_recv() {
             return r;
@@ -614,47 +691,73 @@ async fn send_and_ack(
     }
 }
 
-/// One connection attempt, up to media connected.
+/// Waits for the next input and handles it as a setup-phase input.
+async fn next_setup(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<Option<ServerMessage>> {
+    match rx.next().await {
+        Some(input) => handle(ctx, conn, input, true).await,
+        None => Err(SdkError::new(ErrorCode::Aborted, "the connection was closed")),
+    }
+}
+
+/// One connection attempt, up to media connected (and, on IVS, the initial state sent).
 async fn attempt(ctx: &Rc<SessionCtx>) -> Result<(Rc<Connection>, UnboundedReceiver<Input>)> {
     let (conn, mut rx) = Connection::open(ctx)?;
     let t0 = now_ms();
-    let phase = |name: &str, since: f64| ctx.diagnostic("phaseTiming", serde_json::json!({"phase": name, "durationMs": now_ms() - since}));
 
-    bounded(WS_OPEN_TIMEOUT_MS, "opening the WebSocket", async {
-        loop {
-            match rx.next().await {
-                Some(Input::Ws(WsEvent::Open)) => return Ok(()),
-                Some(other) => {
-                    handle(ctx, &conn, other, true).await?;
+    if conn.ws.is_some() {
+        bounded(WS_OPEN_TIMEOUT_MS, "opening the WebSocket", async {
+            loop {
+                match rx.next().await {
+                    Some(Input::Ws(WsEvent::Open)) => return Ok(()),
+                    Some(other) => {
+                        handle(ctx, &conn, other, true).await?;
+                    }
+                    None => return Err(SdkError::new(ErrorCode::Aborted, "the connection was closed")),
                 }
-                None => return Err(SdkError::new(ErrorCode::Aborted, "the connection was closed")),
             }
-        }
-    })
-    .await?;
-    phase("websocket", t0);
-
-    if let Role::Publisher { stream } = &ctx.role {
-        let t = now_ms();
-        let msg = if let Some(img) = &ctx.initial.image_b64 {
-            Some(ClientMessage::SetImage {
-                image_data: Some(img.clone()),
-                prompt: ctx.initial.prompt.as_ref().map(|(p, _)| Some(p.clone())),
-                enhance_prompt: ctx.initial.prompt.as_ref().map(|(_, e)| *e),
-            })
-        } else if let Some((p, e)) = &ctx.initial.prompt {
-            Some(ClientMessage::Prompt { prompt: p.clone(), enhance_prompt: *e })
-        } else if stream.is_some() {
-            Some(ClientMessage::SetImage { image_data: None, prompt: Some(None), enhance_prompt: None })
-        } else {
-            None
-        };
-        if let Some(msg) = msg {
-            bounded(ACK_TIMEOUT_MS, "the initial state acknowledgement", send_and_ack(ctx, &conn, &mut rx, msg)).await?;
-            phase("initialState", t);
-        }
+        })
+        .await?;
+        ctx.phase("websocket", t0);
     }
 
+    match ctx.transport() {
+        Transport::Webrtc => {
+            send_initial_state(ctx, &conn, &mut rx).await?;
+            connect_peer(ctx, &conn, &mut rx).await?;
+        }
+        Transport::Ivs => {
+            join_stage(ctx, &conn, &mut rx).await?;
+            send_initial_state(ctx, &conn, &mut rx).await?;
+        }
+    }
+    ctx.phase("total", t0);
+    Ok((conn, rx))
+}
+
+/// The initial state, acknowledged: image (with the prompt), or prompt, or passthrough.
+async fn send_initial_state(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
+    let Role::Publisher { stream } = &ctx.role else { return Ok(()) };
+    let t = now_ms();
+    let msg = if let Some(img) = &ctx.initial.image_b64 {
+        ClientMessage::SetImage {
+            image_data: Some(img.clone()),
+            prompt: ctx.initial.prompt.as_ref().map(|(p, _)| Some(p.clone())),
+            enhance_prompt: ctx.initial.prompt.as_ref().map(|(_, e)| *e),
+        }
+    } else if let Some((p, e)) = &ctx.initial.prompt {
+        ClientMessage::Prompt { prompt: p.clone(), enhance_prompt: *e }
+    } else if stream.is_some() {
+        ClientMessage::SetImage { image_data: None, prompt: Some(None), enhance_prompt: None }
+    } else {
+        return Ok(());
+    };
+    bounded(ACK_TIMEOUT_MS, "the initial state acknowledgement", send_and_ack(ctx, conn, rx, msg)).await?;
+    ctx.phase("initialState", t);
+    Ok(())
+}
+
+/// WebRTC: the peer connection, offer/answer and ICE, up to `connected`.
+async fn connect_peer(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
     let t = now_ms();
     conn.create_pc(ctx)?;
     bounded(MEDIA_TIMEOUT_MS, "connecting media", async {
@@ -666,16 +769,86 @@ async fn attempt(ctx: &Rc<SessionCtx>) -> Result<(Rc<Connection>, UnboundedRecei
                 }
                 return Ok(());
             }
-            let Some(input) = rx.next().await else {
-                return Err(SdkError::new(ErrorCode::Aborted, "the connection was closed"));
-            };
-            handle(ctx, &conn, input, true).await?;
+            next_setup(ctx, conn, rx).await?;
         }
     })
     .await?;
-    phase("media", t);
-    phase("total", t0);
-    Ok((conn, rx))
+    ctx.phase("media", t);
+    Ok(())
+}
+
+/// IVS: the stage token (`ivs_stage_ready`, or the viewer token over HTTP), the SDK module,
+/// the stage joined, `ivs_joined` sent and the output's streams received.
+async fn join_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
+    let t = now_ms();
+    let (token, role) = match &ctx.role {
+        Role::Publisher { stream } => {
+            let (token, own) = bounded(ACK_TIMEOUT_MS, "waiting for ivs_stage_ready", async {
+                loop {
+                    if let Some(ServerMessage::IvsStageReady { client_token, client_publish_participant_id, .. }) = next_setup(ctx, conn, rx).await? {
+                        return Ok((client_token, client_publish_participant_id));
+                    }
+                }
+            })
+            .await?;
+            let tracks = stream.as_ref().map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect()).unwrap_or_default();
+            (token, StageRole::Publisher { tracks, own_participant_id: own })
+        }
+        Role::Viewer { token } => {
+            let vt = bounded(ACK_TIMEOUT_MS, "fetching the IVS viewer token", fetch_viewer_token(ctx, &token.sid)).await?;
+            (vt.subscribe_token, StageRole::Viewer { server_participant_id: vt.server_publish_participant_id })
+        }
+    };
+    ctx.phase("stageToken", t);
+
+    let t = now_ms();
+    let module = ivs::load_module(ctx.ivs_module.as_ref(), &ctx.options.ivs_sdk_url).await?;
+    let names = Names::read(&module)?;
+    ctx.phase("ivsSdk", t);
+
+    let t = now_ms();
+    let (stage, joined) = StageConn::create(&module, &names, &token, role, ctx.options.jitter_buffer_min_delay, conn.tx.clone(), Input::Stage)?;
+    *conn.stage.borrow_mut() = Some(stage);
+    let tx = conn.tx.clone();
+    spawn_local(async move {
+        if let Err(e) = JsFuture::from(joined).await {
+            let _ = tx.unbounded_send(Input::Stage(StageInput::JoinFailed(ivs::join_error(&e))));
+        }
+    });
+    bounded(MEDIA_TIMEOUT_MS, "joining the IVS stage and receiving the output", async {
+        loop {
+            if conn.stage_connected.get() && conn.remote_stream.borrow().is_some() {
+                return Ok(());
+            }
+            next_setup(ctx, conn, rx).await?;
+        }
+    })
+    .await?;
+    ctx.phase("stage", t);
+    Ok(())
+}
+
+/// `GET /v1/subscribe-ivs/{sid}` with the `x-api-key` header.
+async fn fetch_viewer_token(ctx: &SessionCtx, sid: &str) -> Result<IvsViewerToken> {
+    let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window"))?;
+    let headers = web_sys::Headers::new().map_err(|e| from_js(ErrorCode::Internal, "Headers failed", &e))?;
+    headers.set("x-api-key", &ctx.client.api_key).map_err(|e| from_js(ErrorCode::InvalidOptions, "the API key is not a valid header value", &e))?;
+    let init = web_sys::RequestInit::new();
+    init.set_headers(&headers);
+    let url = urls::ivs_viewer_token_url(&ctx.client.base_url, sid);
+    let resp = await_js(window.fetch_with_str_and_init(&url, &init), ErrorCode::NetworkError, "fetching the IVS viewer token failed").await?;
+    let resp: web_sys::Response = resp.unchecked_into();
+    let status = resp.status();
+    let body = await_js(resp.text().map_err(|e| from_js(ErrorCode::NetworkError, "reading the viewer token failed", &e))?, ErrorCode::NetworkError, "reading the viewer token failed")
+        .await?
+        .as_string()
+        .unwrap_or_default();
+    if !(200..300).contains(&status) {
+        let detail = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_string)));
+        let text = format!("the IVS viewer token request answered HTTP {status}{}", detail.map(|d| format!(": {d}")).unwrap_or_default());
+        return Err(if status == 401 || status == 403 { SdkError::new(ErrorCode::Unauthorized, text) } else { SdkError::new(ErrorCode::ServerError, text) });
+    }
+    serde_json::from_str(&body).map_err(|e| SdkError::new(ErrorCode::ProtocolError, format!("the IVS viewer token answer is not valid: {e}")))
 }
 
 /// Connects with the retry policy: permanent errors and the last failure reject.
@@ -783,10 +956,51 @@ pub fn fail_pending(ctx: &SessionCtx, why: &str) {
     }
 }
 
-/// Polls `getStats()` while the connection lives; emits `stats`, stall diagnostics and the
+/// The entries of an `RTCStatsReport` (a map-like of id → stats object).
+fn report_entries(report: &JsValue) -> Vec<StatsEntry> {
+    let values: Vec<serde_json::Value> = js_sys::try_iter(report)
+        .ok()
+        .flatten()
+        .map(|it| it.filter_map(|entry| entry.ok()).filter_map(|entry| serde_wasm_bindgen::from_value(Array::from(&entry).get(1)).ok()).collect())
+        .unwrap_or_default();
+    entries_from_json(&serde_json::Value::Array(values))
+}
+
+/// Where a connection's stats come from.
+enum StatsSource {
+    Pc(RtcPeerConnection),
+    Stage(Weak<StageConn>),
+}
+
+impl StatsSource {
+    /// One report: `getStats()`, or every stage stream's `requestRTCStats()` merged.
+    async fn collect(&self) -> Option<Vec<StatsEntry>> {
+        match self {
+            StatsSource::Pc(pc) => JsFuture::from(pc.get_stats()).await.ok().map(|r| report_entries(&r)),
+            StatsSource::Stage(stage) => {
+                let requests = stage.upgrade()?.stats_requests();
+                let mut reports = Vec::with_capacity(requests.len());
+                for p in requests {
+                    if let Ok(r) = JsFuture::from(p).await {
+                        if !r.is_undefined() && !r.is_null() {
+                            reports.push(report_entries(&r));
+                        }
+                    }
+                }
+                Some(merge_reports(reports))
+            }
+        }
+    }
+}
+
+/// Polls the connection's stats while it lives; emits `stats`, stall diagnostics and the
 /// selected candidate pair when it changes.
 fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
-    let Some(pc) = conn.pc() else { return };
+    let source = match (conn.pc(), conn.stage.borrow().as_ref()) {
+        (Some(pc), _) => StatsSource::Pc(pc),
+        (None, Some(stage)) => StatsSource::Stage(Rc::downgrade(stage)),
+        (None, None) => return,
+    };
     let (ctx, cancel) = (ctx.clone(), conn.cancel.clone());
     let interval = ctx.options.stats_interval_ms.max(500.0) as u32;
     spawn_local(async move {
@@ -794,20 +1008,10 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
         let mut stall = StallDetector::new();
         let mut last_pair: Option<String> = None;
         while sleep_unless(&cancel, interval).await {
-            let Ok(report) = JsFuture::from(pc.get_stats()).await else { continue };
+            let Some(entries) = source.collect().await else { continue };
             if cancel.is_cancelled() || ctx.cancel.is_cancelled() {
                 return;
             }
-            let values: Vec<serde_json::Value> = js_sys::try_iter(&report)
-                .ok()
-                .flatten()
-                .map(|it| {
-                    it.filter_map(|entry| entry.ok())
-                        .filter_map(|entry| serde_wasm_bindgen::from_value(Array::from(&entry).get(1)).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let entries = entries_from_json(&serde_json::Value::Array(values));
             let snap = parser.parse(&entries, js_sys::Date::now());
             if let Some(change) = stall.update(&snap, js_sys::Date::now()) {
                 let data: &StallChange = &change;

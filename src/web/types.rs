@@ -77,11 +77,21 @@ export interface ConnectOptions {
   leaveOnPageHide?: boolean;
   /** Reconnect after a dropped session (default true). */
   reconnect?: boolean;
+  /** Retries after a failed connect attempt, with backoff 1 s, 2 s, 4 s... up to 10 s (default 5). */
+  maxRetries?: number;
 }
 
 export interface SubscribeOptions {
   token: string;
   onRemoteStream: (stream: MediaStream) => void;
+  /** For `ivs` tokens: the IVS Web Broadcast SDK module, or its script URL. */
+  ivsModule?: unknown;
+  ivsSdkUrl?: string;
+  jitterBufferMinDelay?: number;
+  statsIntervalMs?: number;
+  leaveOnPageHide?: boolean;
+  reconnect?: boolean;
+  maxRetries?: number;
 }
 
 export interface ErrorEvent {
@@ -92,7 +102,9 @@ export interface ErrorEvent {
 
 export type DiagnosticKind =
   | "phaseTiming" | "iceCandidate" | "iceStateChange" | "peerConnectionStateChange"
-  | "signalingStateChange" | "selectedCandidatePair" | "reconnect" | "videoStall";
+  | "signalingStateChange" | "selectedCandidatePair" | "reconnect" | "videoStall"
+  /** IVS transport: the stage's connection state, and streams of a remote participant. */
+  | "stageConnectionStateChange" | "stageStreamsAdded";
 
 export interface DiagnosticEvent {
   kind: DiagnosticKind;

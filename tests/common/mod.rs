@@ -146,3 +146,61 @@ pub fn factory(api_key: &str) -> JsValue {
     set(&o, "apiKey", api_key);
     realtime_video_sdk::web_api::create_realtime_client(o.into()).map(JsValue::from).expect("factory")
 }
+
+/// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the
+/// IVS SDK's alike), for checking that nothing is left open. The globals are wrapped in a
+/// `Proxy` once per page; `instanceof` keeps working.
+#[derive(Clone)]
+pub struct Tracker(Rc<RefCell<Vec<JsValue>>>);
+
+thread_local! {
+    static TRACKED: Rc<RefCell<Vec<JsValue>>> = {
+        let list: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+        for name in ["RTCPeerConnection", "WebSocket"] {
+            let global = js_sys::global();
+            let target: Function = get(&global, name).dyn_into().expect(name);
+            let l = list.clone();
+            let construct = Closure::<dyn FnMut(JsValue, Array, JsValue) -> Result<JsValue, JsValue>>::new(move |target: JsValue, args: Array, new_target: JsValue| {
+                let o = Reflect::construct_with_new_target(target.unchecked_ref(), &args, new_target.unchecked_ref())?;
+                l.borrow_mut().push(o.clone());
+                Ok(o)
+            });
+            let handler = Object::new();
+            set(&handler, "construct", construct.as_ref().clone());
+            construct.forget();
+            let proxy = js_sys::Proxy::new(&target, &handler);
+            set(&global, name, proxy);
+        }
+        list
+    };
+}
+
+impl Tracker {
+    pub fn install() -> Tracker {
+        Tracker(TRACKED.with(|t| t.clone()))
+    }
+    /// How many objects were created so far (to look only at later ones).
+    pub fn mark(&self) -> usize {
+        self.0.borrow().len()
+    }
+    /// Peer connections created after `mark` that are not closed.
+    pub fn open_peer_connections(&self, mark: usize) -> usize {
+        self.0.borrow()[mark..].iter().filter(|o| get(o, "connectionState").as_string().is_some_and(|s| s != "closed")).count()
+    }
+    /// WebSockets created after `mark` that are connecting or open.
+    pub fn open_sockets(&self, mark: usize) -> usize {
+        self.0.borrow()[mark..].iter().filter(|o| get(o, "readyState").as_f64().is_some_and(|s| s < 2.0)).count()
+    }
+    /// Peer connections / sockets created after `mark`.
+    pub fn created(&self, mark: usize, kind: &str) -> usize {
+        self.0.borrow()[mark..]
+            .iter()
+            .filter(|o| if kind == "pc" { get(o, "connectionState").is_string() } else { get(o, "readyState").as_f64().is_some() })
+            .count()
+    }
+}
+
+/// The reference server over HTTP.
+pub fn http_base() -> String {
+    base_url().replacen("ws://", "http://", 1)
+}
