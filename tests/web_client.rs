@@ -227,3 +227,92 @@ async fn nothing_fires_after_disconnect() {
     sleep(2500).await;
     assert_eq!(s.events.len(), n, "events after disconnect()");
 }
+
+/// A WAV clip: `secs` of a 440 Hz tone, 16-bit mono at 48 kHz.
+fn wav_tone(secs: f64) -> js_sys::Uint8Array {
+    let rate = 48_000u32;
+    let n = (secs * f64::from(rate)) as u32;
+    let mut b = Vec::with_capacity(44 + 2 * n as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(2 * n).to_le_bytes());
+    for i in 0..n {
+        let v = (f64::from(i) * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 12_000.0;
+        b.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    js_sys::Uint8Array::from(b.as_slice())
+}
+
+#[wasm_bindgen_test]
+async fn live_avatar_without_a_stream_plays_audio() {
+    let remote = RemoteStream::default();
+    let cb = remote.callback();
+    let o = obj(r#"{"model": "live_avatar"}"#);
+    set(&o, "onRemoteStream", cb.as_ref().clone());
+    let client = await_promise(call(&factory("test-key"), "connect", &[JsValue::NULL, o])).await.expect("avatar connect without a stream");
+    assert!(call(&client, "isConnected", &[]).as_bool().unwrap());
+    // The silent track was published: the server echoes an audio track back.
+    let stream = remote.get().expect("remote stream");
+    assert!(stream.get_audio_tracks().length() >= 1, "no audio came back");
+
+    let bytes = wav_tone(0.4);
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&bytes)).unwrap();
+    let t = now();
+    let duration = await_promise(call(&client, "playAudio", &[blob.into()])).await.expect("playAudio");
+    let took = now() - t;
+    assert!((duration.as_f64().unwrap() - 0.4).abs() < 0.01, "duration {duration:?}");
+    assert!(took >= 350.0, "resolved after {took} ms, before the clip could have played");
+    // Not audio: a clear error naming the argument.
+    let e = await_promise(call(&client, "playAudio", &["beep".into()])).await.unwrap_err();
+    assert!(message(&e).contains("`audio`"), "{}", message(&e));
+    call(&client, "disconnect", &[]);
+    let e = await_promise(call(&client, "playAudio", &[bytes.buffer().into()])).await.unwrap_err();
+    assert_eq!(code(&e), "NOT_CONNECTED");
+}
+
+#[wasm_bindgen_test]
+async fn play_audio_needs_an_avatar_session() {
+    let s = connect_with("").await.expect("connect");
+    let e = await_promise(call(&s.client, "playAudio", &[wav_tone(0.1).buffer().into()])).await.unwrap_err();
+    assert_eq!(code(&e), "INVALID_OPTIONS", "{}", message(&e));
+    call(&s.client, "disconnect", &[]);
+}
+
+#[wasm_bindgen_test]
+async fn logger_gets_the_sdk_lines_without_the_key() {
+    let lines: std::rc::Rc<std::cell::RefCell<Vec<(String, String)>>> = Default::default();
+    let logger = js_sys::Object::new();
+    let mut keep = Vec::new();
+    for level in ["debug", "info", "warn", "error"] {
+        let l = lines.clone();
+        let f = Closure::<dyn FnMut(JsValue)>::new(move |m: JsValue| l.borrow_mut().push((level.to_string(), m.as_string().unwrap_or_default())));
+        set(&logger, level, f.as_ref().clone());
+        keep.push(f);
+    }
+    let o = js_sys::Object::new();
+    set(&o, "baseUrl", base_url());
+    set(&o, "apiKey", "secret-key-123");
+    set(&o, "logger", logger);
+    let f = realtime_video_sdk::web_api::create_realtime_client(o.into()).map(JsValue::from).expect("factory");
+    let camera = fake_camera(false).await;
+    let (opts, _remote, _cb) = options(r#""fault_close_after_ms": "1500""#);
+    let client = await_promise(call(&f, "connect", &[camera.into(), opts])).await.expect("connect");
+    let l = lines.clone();
+    assert!(wait_until(8000, || l.borrow().iter().any(|(lv, m)| lv == "warn" && m.contains("reconnecting"))).await, "{:?}", lines.borrow());
+    call(&client, "disconnect", &[]);
+    assert!(lines.borrow().iter().any(|(lv, _)| lv == "info"), "{:?}", lines.borrow());
+    assert!(lines.borrow().iter().all(|(_, m)| !m.contains("secret-key-123")), "the API key reached the logger");
+
+    let o = obj(&format!(r#"{{"baseUrl": "{}", "apiKey": "k", "logger": {{"warn": 3}}}}"#, base_url()));
+    let e = realtime_video_sdk::web_api::create_realtime_client(o).err().expect("bad logger refused");
+    assert!(message(&e).contains("`logger.warn`"), "{}", message(&e));
+}

@@ -11,5 +11,6 @@ pub mod protocol;
 pub mod retry;
 pub mod sdp;
 pub mod stats;
+pub mod telemetry;
 pub mod token;
 pub mod urls;

@@ -8,8 +8,11 @@ use crate::core::token::SubscribeToken;
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, to_js as err_to_js, Result};
 use crate::web::events::{to_js, Emitter, EVENTS};
+use crate::web::avatar::AvatarAudio;
+use crate::web::log::Logger;
+use crate::web::telemetry::Telemetry;
 use crate::web::session::{
-    await_js, bounded, connect_with_retries, fail_pending, supervise, InitialState, Role, SessionCtx, State, ACK_TIMEOUT_MS,
+    await_js, bounded, connect_with_retries, fail_pending, sleep_unless, supervise, InitialState, Role, SessionCtx, State, ACK_TIMEOUT_MS,
 };
 use futures_channel::oneshot;
 use gloo_events::EventListener;
@@ -117,13 +120,15 @@ pub fn create_realtime_client(
     #[wasm_bindgen(unchecked_param_type = "RealtimeClientOptions")] options: JsValue,
 ) -> std::result::Result<RealtimeFactory, JsValue> {
     let opts = options::client_options(&data_of(&options, &["logger"])).map_err(|e| err_to_js(&e))?;
-    Ok(RealtimeFactory { opts })
+    let logger = Logger::from_option(&get(&options, "logger"), &opts.api_key).map_err(|e| err_to_js(&e))?;
+    Ok(RealtimeFactory { opts, logger })
 }
 
 /// Made by `createRealtimeClient`: connects sessions and viewers.
 #[wasm_bindgen]
 pub struct RealtimeFactory {
     opts: options::ClientOptions,
+    logger: Logger,
 }
 
 #[wasm_bindgen]
@@ -135,9 +140,9 @@ impl RealtimeFactory {
         #[wasm_bindgen(unchecked_param_type = "MediaStream | null")] stream: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: JsValue,
     ) -> Promise {
-        let client = self.opts.clone();
+        let (client, logger) = (self.opts.clone(), self.logger.clone());
         future_to_promise(async move {
-            let ctx = prepare(client, stream, &options).await.map_err(|e| err_to_js(&e))?;
+            let ctx = prepare(client, logger, stream, &options).await.map_err(|e| err_to_js(&e))?;
             start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
         })
     }
@@ -145,15 +150,15 @@ impl RealtimeFactory {
     /// Subscribes to a running session with its `subscribeToken`.
     #[wasm_bindgen(unchecked_return_type = "Promise<RealTimeClient>")]
     pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "SubscribeOptions")] options: JsValue) -> Promise {
-        let client = self.opts.clone();
+        let (client, logger) = (self.opts.clone(), self.logger.clone());
         future_to_promise(async move {
-            let ctx = prepare_viewer(client, &options).map_err(|e| err_to_js(&e))?;
+            let ctx = prepare_viewer(client, logger, &options).map_err(|e| err_to_js(&e))?;
             start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
         })
     }
 }
 
-async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -> Result<Rc<SessionCtx>> {
+async fn prepare(client: options::ClientOptions, logger: Logger, stream: JsValue, o: &JsValue) -> Result<Rc<SessionCtx>> {
     if !o.is_object() {
         return Err(SdkError::invalid_option("options", "an object"));
     }
@@ -166,6 +171,8 @@ async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -
     if stream.is_none() && !opts.model.is_avatar() {
         return Err(SdkError::invalid_option("stream", &format!("a MediaStream (model \"{}\" needs camera input)", opts.model.name)));
     }
+    let avatar_audio = if stream.is_none() { Some(Rc::new(AvatarAudio::new()?)) } else { None };
+    let stream = stream.or_else(|| avatar_audio.as_ref().map(|a| a.stream()));
     let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?;
     if on_remote_stream.is_none() {
         return Err(SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"));
@@ -175,7 +182,11 @@ async fn prepare(client: options::ClientOptions, stream: JsValue, o: &JsValue) -
     let image_b64 = if image.is_undefined() || image.is_null() { None } else { Some(image_to_base64(image).await?) };
     let initial = InitialState { image_b64, prompt: opts.initial_prompt.as_ref().map(|p| (p.text.clone(), p.enhance)) };
     let ivs_module = opt_object(o, "ivsModule").map(|m| crate::web::ivs::module_option(&m)).transpose()?;
-    Ok(new_ctx(client, opts, Role::Publisher { stream }, initial, on_remote_stream, customize_offer, ivs_module))
+    let telemetry = client.telemetry.clone().map(|t| {
+        Telemetry::new(t, &client.api_key, &opts.model.name, client.integration.clone(), opts.transport.as_str(), logger.clone())
+    });
+    let callbacks = Callbacks { on_remote_stream, customize_offer, ivs_module, avatar_audio };
+    Ok(new_ctx(client, logger, opts, Role::Publisher { stream }, initial, callbacks, telemetry))
 }
 
 fn opt_object(o: &JsValue, k: &str) -> Option<JsValue> {
@@ -183,7 +194,7 @@ fn opt_object(o: &JsValue, k: &str) -> Option<JsValue> {
     (v.is_object() || v.is_function()).then_some(v)
 }
 
-fn prepare_viewer(client: options::ClientOptions, o: &JsValue) -> Result<Rc<SessionCtx>> {
+fn prepare_viewer(client: options::ClientOptions, logger: Logger, o: &JsValue) -> Result<Rc<SessionCtx>> {
     let token = get(o, "token").as_string().ok_or_else(|| SdkError::invalid_option("token", "the session's subscribeToken (a string)"))?;
     let token = SubscribeToken::decode(&token)?;
     let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?
@@ -203,17 +214,26 @@ fn prepare_viewer(client: options::ClientOptions, o: &JsValue) -> Result<Rc<Sess
     }
     let opts = options::connect_options(&data)?;
     let ivs_module = opt_object(o, "ivsModule").map(|m| crate::web::ivs::module_option(&m)).transpose()?;
-    Ok(new_ctx(client, opts, Role::Viewer { token }, InitialState::default(), Some(on_remote_stream), None, ivs_module))
+    let callbacks = Callbacks { on_remote_stream: Some(on_remote_stream), customize_offer: None, ivs_module, avatar_audio: None };
+    Ok(new_ctx(client, logger, opts, Role::Viewer { token }, InitialState::default(), callbacks, None))
+}
+
+/// The JS-only parts of the options.
+struct Callbacks {
+    on_remote_stream: Option<Function>,
+    customize_offer: Option<Function>,
+    ivs_module: Option<JsValue>,
+    avatar_audio: Option<Rc<AvatarAudio>>,
 }
 
 fn new_ctx(
     client: options::ClientOptions,
+    logger: Logger,
     options: options::ConnectOptions,
     role: Role,
     initial: InitialState,
-    on_remote_stream: Option<Function>,
-    customize_offer: Option<Function>,
-    ivs_module: Option<JsValue>,
+    callbacks: Callbacks,
+    telemetry: Option<Telemetry>,
 ) -> Rc<SessionCtx> {
     Rc::new(SessionCtx {
         model: options.model.clone(),
@@ -221,10 +241,13 @@ fn new_ctx(
         options,
         role,
         initial,
-        on_remote_stream,
-        customize_offer,
-        ivs_module,
-        events: Emitter::buffering(),
+        on_remote_stream: callbacks.on_remote_stream,
+        customize_offer: callbacks.customize_offer,
+        ivs_module: callbacks.ivs_module,
+        avatar_audio: RefCell::new(callbacks.avatar_audio),
+        events: Emitter::buffering(logger.clone()),
+        logger,
+        telemetry,
         state: Cell::new(State::Disconnected),
         session_id: RefCell::new(None),
         subscribe_token: RefCell::new(None),
@@ -267,6 +290,17 @@ async fn start(ctx: Rc<SessionCtx>) -> Result<RealTimeClient> {
         }
     }
     spawn_local(supervise(ctx.clone(), first));
+    if let Some(t) = &ctx.telemetry {
+        let (c, interval) = (ctx.clone(), t.interval_ms());
+        spawn_local(async move {
+            while sleep_unless(&c.cancel, interval).await {
+                let sid = c.session_id.borrow().clone();
+                if let (Some(sid), Some(t)) = (sid, &c.telemetry) {
+                    t.flush(&sid).await;
+                }
+            }
+        });
+    }
     // Deliver the events raised while connecting right after the caller's `await` resumes.
     let c = ctx.clone();
     spawn_local(async move {
@@ -283,10 +317,14 @@ fn shutdown(ctx: &Rc<SessionCtx>) {
     ctx.cancel.cancel();
     fail_pending(ctx, "disconnect() was called");
     ctx.conn.borrow_mut().take();
+    ctx.avatar_audio.borrow_mut().take();
     ctx._page_listeners.borrow_mut().clear();
     ctx.events.deliver();
     ctx.set_state(State::Disconnected);
     ctx.events.close();
+    if let (Some(t), Some(sid)) = (&ctx.telemetry, ctx.session_id.borrow().as_deref()) {
+        t.flush_final(sid);
+    }
 }
 
 /// A connected realtime session (or viewer).
@@ -372,6 +410,27 @@ impl RealTimeClient {
             let enhance = get(&options, "enhance").as_bool();
             let timeout = get(&options, "timeout").as_f64().filter(|t| *t > 0.0).map(|t| t as u32).unwrap_or(ACK_TIMEOUT_MS);
             send_image(&ctx, image, prompt, enhance, timeout).await.map(|_| JsValue::UNDEFINED).map_err(|e| err_to_js(&e))
+        })
+    }
+
+    /// `live_avatar` sessions connected without a stream: plays an audio clip (AudioBuffer,
+    /// Blob/File or ArrayBuffer of an encoded clip) into the published audio; resolves with
+    /// its duration in seconds once it has played.
+    #[wasm_bindgen(js_name = playAudio, unchecked_return_type = "Promise<number>")]
+    pub fn play_audio(&self, #[wasm_bindgen(unchecked_param_type = "AudioBuffer | Blob | ArrayBuffer")] audio: JsValue) -> Promise {
+        let ctx = self.ctx.clone();
+        future_to_promise(async move {
+            ensure_connected(&ctx, "playAudio").map_err(|e| err_to_js(&e))?;
+            let avatar = ctx.avatar_audio.borrow().clone();
+            let Some(avatar) = avatar else {
+                return Err(err_to_js(&SdkError::new(ErrorCode::InvalidOptions, "playAudio() needs a live_avatar session connected without a stream")));
+            };
+            let play = Box::pin(avatar.play(audio));
+            let r = match futures_util::future::select(play, ctx.cancel.cancelled()).await {
+                futures_util::future::Either::Left((r, _)) => r.map(JsValue::from),
+                futures_util::future::Either::Right(_) => Err(SdkError::new(ErrorCode::Aborted, "disconnect() was called during playback")),
+            };
+            r.map_err(|e| err_to_js(&e))
         })
     }
 

@@ -2,6 +2,7 @@
 //! events raised while `connect()` is in progress and delivers them, in order, right after
 //! it resolves.
 
+use crate::web::log::Logger;
 use js_sys::Function;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -28,12 +29,13 @@ pub struct Emitter {
     listeners: RefCell<Vec<(String, Function)>>,
     buffer: RefCell<Option<Vec<(&'static str, JsValue)>>>,
     closed: Cell<bool>,
+    logger: Logger,
 }
 
 impl Emitter {
     /// A new emitter that buffers until [`Emitter::deliver`] is called.
-    pub fn buffering() -> Self {
-        Emitter { buffer: RefCell::new(Some(Vec::new())), ..Default::default() }
+    pub fn buffering(logger: Logger) -> Self {
+        Emitter { buffer: RefCell::new(Some(Vec::new())), logger, ..Default::default() }
     }
 
     /// Adds a listener.
@@ -74,7 +76,7 @@ impl Emitter {
                 return;
             }
             if let Err(e) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(&format!("realtime: a `{name}` listener threw").into(), &e);
+                self.logger.error(&format!("a `{name}` listener threw"), &e);
             }
         }
     }

@@ -1,13 +1,16 @@
 //! Browser glue (wasm32 only): turns browser events into core inputs and core outputs into
 //! browser calls. Every JS resource is owned by a handle that releases it on drop.
 
+pub mod avatar;
 pub mod cancel;
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod ivs;
+pub mod log;
 pub mod marker;
 pub mod session;
+pub mod telemetry;
 pub mod types;
 pub mod ws;
 

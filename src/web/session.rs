@@ -19,6 +19,9 @@ use crate::web::cancel::{CancelOnDrop, CancelToken};
 use crate::web::error::{from_js, Result};
 use crate::web::events::{to_js, Emitter};
 use crate::web::ivs::{self, Names, StageConn, StageInput, StageRole, StageState};
+use crate::web::avatar::AvatarAudio;
+use crate::web::log::Logger;
+use crate::web::telemetry::Telemetry;
 use crate::web::ws::{Ws, WsEvent};
 use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures_channel::oneshot;
@@ -128,6 +131,12 @@ pub struct SessionCtx {
     /// The IVS SDK module handed in with the `ivsModule` option.
     pub ivs_module: Option<JsValue>,
     pub events: Emitter,
+    pub logger: Logger,
+    /// Opt-in telemetry.
+    pub telemetry: Option<Telemetry>,
+    /// `live_avatar` without a user stream: the audio `playAudio()` plays into.
+    /// Released by `disconnect()`.
+    pub avatar_audio: RefCell<Option<Rc<AvatarAudio>>>,
     pub state: Cell<State>,
     pub session_id: RefCell<Option<String>>,
     pub subscribe_token: RefCell<Option<String>>,
@@ -157,7 +166,11 @@ pub fn now_ms() -> f64 {
 impl SessionCtx {
     /// Emits a `diagnostic` event `{kind, timestamp, data}`.
     pub fn diagnostic<T: Serialize>(&self, kind: &str, data: T) {
-        self.events.emit_data("diagnostic", &Diagnostic { kind, timestamp: now_ms(), data });
+        let d = Diagnostic { kind, timestamp: now_ms(), data };
+        if let Some(t) = &self.telemetry {
+            t.record_diagnostic(&d);
+        }
+        self.events.emit_data("diagnostic", &d);
     }
 
     /// Changes the state and emits `connectionChange` when it differs.
@@ -195,7 +208,7 @@ impl SessionCtx {
         }
     }
 
-    fn transport(&self) -> Transport {
+    pub fn transport(&self) -> Transport {
         match &self.role {
             Role::Viewer { token } => token.transport,
             Role::Publisher { .. } => self.options.transport,
@@ -342,7 +355,11 @@ impl Connection {
                 recvonly("audio");
             }
             Role::Publisher { stream } => {
-                let tracks: Vec<MediaStreamTrack> = stream.as_ref().map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect()).unwrap_or_default();
+                let mut tracks: Vec<MediaStreamTrack> = stream.as_ref().map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect()).unwrap_or_default();
+                if ctx.model.is_avatar() {
+                    // An avatar session sends audio only.
+                    tracks.retain(|t| t.kind() == "audio");
+                }
                 for t in &tracks {
                     if let Some(s) = stream {
                         pc.add_track_0(t, s);
@@ -419,7 +436,7 @@ impl Connection {
         };
         if let Some(f) = &ctx.on_remote_stream {
             if let Err(e) = f.call1(&JsValue::NULL, &stream) {
-                web_sys::console::error_2(&"realtime: onRemoteStream threw".into(), &e);
+                ctx.logger.error("onRemoteStream threw", &e);
             }
         }
         ctx.events.emit("remoteStream", stream.into());
@@ -520,7 +537,7 @@ async fn handle(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, input: Input, setup
         )),
         Input::Ws(WsEvent::Message(text)) => match parse_server_message(&text) {
             Err(e) => {
-                web_sys::console::debug_1(&format!("realtime: ignored {e}").into());
+                ctx.logger.debug(&format!("ignored {e}"));
                 Ok(None)
             }
             Ok(Incoming::Unknown(_)) => Ok(None),
@@ -870,8 +887,12 @@ pub async fn connect_with_retries(ctx: &Rc<SessionCtx>, reconnecting: bool) -> R
             }
         };
         match r {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                ctx.logger.info(&format!("connected ({} transport, attempt {})", ctx.transport().as_str(), retry + 1));
+                return Ok(c);
+            }
             Err(e) => {
+                ctx.logger.debug(&format!("connect attempt {} failed: {} {}", retry + 1, e.code.as_str(), e.message));
                 let permanent = e.code == ErrorCode::Unauthorized || e.code == ErrorCode::Aborted || e.code == ErrorCode::InvalidOptions || is_permanent(&e.message);
                 retry += 1;
                 let delay = policy.delay_before_retry(retry);
@@ -929,6 +950,7 @@ pub async fn supervise(ctx: Rc<SessionCtx>, first: (Rc<Connection>, UnboundedRec
             ctx.set_state(State::Disconnected);
             return;
         }
+        ctx.logger.warn(&format!("connection lost ({}): {}; reconnecting", lost.code.as_str(), lost.message));
         ctx.set_state(State::Reconnecting);
         match connect_with_retries(&ctx, true).await {
             Ok((c, r)) => {
@@ -1021,6 +1043,9 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
             if pair.is_some() && pair != last_pair && snap.connection.selected_candidate_pair.is_some() {
                 ctx.diagnostic("selectedCandidatePair", &snap.connection.selected_candidate_pair);
                 last_pair = pair;
+            }
+            if let Some(t) = &ctx.telemetry {
+                t.record_stats(&snap);
             }
             ctx.events.emit_data("stats", &snap);
         }
