@@ -1,4 +1,4 @@
-//! Command-line configuration of the reference server (hand-rolled: five flags do not need
+//! Command-line configuration of the reference server (hand-rolled: a few flags do not need
 //! a parser crate).
 
 use std::collections::BTreeSet;
@@ -19,7 +19,16 @@ pub struct Config {
     pub pkg: PathBuf,
     /// Accepted API keys; `None` accepts any non-empty key.
     pub api_keys: Option<BTreeSet<String>>,
+    /// Static files served at `/vendor/` (e.g. the IVS Web Broadcast SDK's `dist`); off
+    /// when `None`.
+    pub vendor: Option<PathBuf>,
+    /// The `Content-Security-Policy` of HTML responses; `None` sends none.
+    pub csp: Option<String>,
 }
+
+/// The default `Content-Security-Policy` of HTML pages: scripts from this server only (and
+/// the IVS SDK's CDN), WebAssembly allowed, no inline script or style, no eval.
+pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' https://web-broadcast.live-video.net; connect-src 'self' ws: wss: http: https:; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; style-src 'self'; worker-src 'self' blob:";
 
 impl Default for Config {
     fn default() -> Self {
@@ -29,6 +38,8 @@ impl Default for Config {
             www: PathBuf::from("www"),
             pkg: PathBuf::from("pkg"),
             api_keys: None,
+            vendor: None,
+            csp: Some(DEFAULT_CSP.to_string()),
         }
     }
 }
@@ -36,7 +47,7 @@ impl Default for Config {
 /// The usage text printed by `--help`.
 pub const USAGE: &str = "\
 realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo
-and fan-out with str0m, fault injection, IVS stage seam)
+and fan-out with str0m, fault injection, IVS stage emulation)
 
 USAGE:
     realtime-reference-server [OPTIONS]
@@ -47,7 +58,15 @@ OPTIONS:
     --www DIR           static files served at / [default: www]
     --pkg DIR           static files served at /pkg/ [default: pkg]
     --api-keys K1,K2    accepted API keys [default: any non-empty key]
+    --vendor DIR        static files served at /vendor/ (e.g. the amazon-ivs-web-broadcast
+                        dist folder) [default: off]
+    --csp POLICY        Content-Security-Policy header of HTML responses [default: a strict
+                        policy, see server/README.md]
+    --no-csp            send no Content-Security-Policy header
     -h, --help          print this help
+
+Always served: /ivs-emulator.js (classic script defining the global IVSBroadcastClient)
+and /ivs-emulator.mjs (the same as an ES module), the IVS stage emulator.
 
 Logging follows RUST_LOG (default: info). See server/README.md for endpoints and faults.";
 
@@ -82,29 +101,55 @@ impl Config {
             if arg == "-h" || arg == "--help" {
                 return Ok(Cli::Help);
             }
+            if arg == "--no-csp" {
+                config.csp = None;
+                continue;
+            }
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
-            if !matches!(flag.as_str(), "--host" | "--port" | "--www" | "--pkg" | "--api-keys") {
+            if !matches!(
+                flag.as_str(),
+                "--host" | "--port" | "--www" | "--pkg" | "--api-keys" | "--vendor" | "--csp"
+            ) {
                 return Err(format!("unknown argument `{arg}` (try --help)"));
             }
             let value = match inline {
                 Some(v) => v,
-                None => args.next().ok_or_else(|| format!("`{flag}` needs a value"))?,
+                None => args
+                    .next()
+                    .ok_or_else(|| format!("`{flag}` needs a value"))?,
             };
             match flag.as_str() {
                 "--host" => {
-                    config.host = value.parse().map_err(|_| format!("--host: `{value}` is not an IP address"))?;
+                    config.host = value
+                        .parse()
+                        .map_err(|_| format!("--host: `{value}` is not an IP address"))?;
                 }
                 "--port" => {
-                    config.port = value.parse().map_err(|_| format!("--port: `{value}` is not a port number"))?;
+                    config.port = value
+                        .parse()
+                        .map_err(|_| format!("--port: `{value}` is not a port number"))?;
                 }
                 "--www" => config.www = PathBuf::from(value),
                 "--pkg" => config.pkg = PathBuf::from(value),
+                "--vendor" => config.vendor = Some(PathBuf::from(value)),
+                "--csp" => {
+                    if value.trim().is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
+                        return Err(
+                            "--csp: give a one-line printable ASCII policy (or --no-csp)".into(),
+                        );
+                    }
+                    config.csp = Some(value);
+                }
                 _ => {
-                    let keys: BTreeSet<String> =
-                        value.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect();
+                    let keys: BTreeSet<String> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string)
+                        .collect();
                     if keys.is_empty() {
                         return Err("--api-keys: give at least one non-empty key".into());
                     }
@@ -137,11 +182,33 @@ mod tests {
         assert!(c.accepts_key(Some("anything")));
         assert!(!c.accepts_key(Some("")));
         assert!(!c.accepts_key(None));
+        assert_eq!(c.vendor, None);
+        assert_eq!(c.csp.as_deref(), Some(DEFAULT_CSP));
+    }
+
+    #[test]
+    fn vendor_and_csp() {
+        let c = run(&["--vendor", "/tmp/v", "--csp", "default-src 'none'"]);
+        assert_eq!(c.vendor, Some(PathBuf::from("/tmp/v")));
+        assert_eq!(c.csp.as_deref(), Some("default-src 'none'"));
+        assert_eq!(run(&["--no-csp"]).csp, None);
+        assert!(Config::parse_args(["--csp", " "]).is_err());
+        assert!(Config::parse_args(["--csp", "a\nb"]).is_err());
+        assert!(Config::parse_args(["--csp"]).is_err());
     }
 
     #[test]
     fn all_flags_both_forms() {
-        let c = run(&["--host", "127.0.0.2", "--port=0", "--www", "/tmp/w", "--pkg=/tmp/p", "--api-keys", "a, b,,"]);
+        let c = run(&[
+            "--host",
+            "127.0.0.2",
+            "--port=0",
+            "--www",
+            "/tmp/w",
+            "--pkg=/tmp/p",
+            "--api-keys",
+            "a, b,,",
+        ]);
         assert_eq!(c.host.to_string(), "127.0.0.2");
         assert_eq!(c.port, 0);
         assert_eq!(c.www, PathBuf::from("/tmp/w"));
@@ -154,10 +221,18 @@ mod tests {
     fn help_and_errors() {
         assert_eq!(Config::parse_args(["--help"]), Ok(Cli::Help));
         assert_eq!(Config::parse_args(["--port", "1", "-h"]), Ok(Cli::Help));
-        assert!(Config::parse_args(["--port"]).unwrap_err().contains("needs a value"));
-        assert!(Config::parse_args(["--port", "x"]).unwrap_err().contains("--port"));
-        assert!(Config::parse_args(["--host", "localhost"]).unwrap_err().contains("--host"));
-        assert!(Config::parse_args(["--bogus"]).unwrap_err().contains("unknown argument"));
+        assert!(Config::parse_args(["--port"])
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(Config::parse_args(["--port", "x"])
+            .unwrap_err()
+            .contains("--port"));
+        assert!(Config::parse_args(["--host", "localhost"])
+            .unwrap_err()
+            .contains("--host"));
+        assert!(Config::parse_args(["--bogus"])
+            .unwrap_err()
+            .contains("unknown argument"));
         assert!(Config::parse_args(["--api-keys", ","]).is_err());
     }
 }

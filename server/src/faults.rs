@@ -34,24 +34,48 @@ impl StallFault {
     }
 }
 
-/// IVS stage faults (read by the stage emulator through the stage registry).
+/// IVS stage faults (the session applies the first; the stage signaling the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvsFault {
     /// `ivs_stage_ready` is never sent.
     NoStageReady,
-    /// The stage disconnects the client while it sets up.
+    /// The stage refuses the client's join: it goes connecting → disconnected with an
+    /// error and is never usable.
     DisconnectDuringSetup,
-    /// The server never publishes streams on the stage.
+    /// The server participant joins the stage but never publishes streams.
     NoServerStreams,
+    /// This long after the client's join the stage fails: every participant gets an
+    /// error and leaves, and the stage is torn down.
+    StageErrorAfter(Duration),
 }
 
 impl IvsFault {
+    /// Parses the value of `fault_ivs`.
+    pub fn parse(value: &str) -> Result<IvsFault, String> {
+        Ok(match value {
+            "no_stage_ready" => IvsFault::NoStageReady,
+            "disconnect_during_setup" => IvsFault::DisconnectDuringSetup,
+            "no_server_streams" => IvsFault::NoServerStreams,
+            v => match v.strip_prefix("stage_error_after_ms:") {
+                Some(ms) => IvsFault::StageErrorAfter(millis("fault_ivs", ms)?),
+                None => {
+                    return Err(format!(
+                        "invalid fault parameter fault_ivs={v}: expected no_stage_ready, disconnect_during_setup, no_server_streams or stage_error_after_ms:N"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for IvsFault {
     /// The query-parameter spelling.
-    pub fn as_str(self) -> &'static str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IvsFault::NoStageReady => "no_stage_ready",
-            IvsFault::DisconnectDuringSetup => "disconnect_during_setup",
-            IvsFault::NoServerStreams => "no_server_streams",
+            IvsFault::NoStageReady => f.write_str("no_stage_ready"),
+            IvsFault::DisconnectDuringSetup => f.write_str("disconnect_during_setup"),
+            IvsFault::NoServerStreams => f.write_str("no_server_streams"),
+            IvsFault::StageErrorAfter(d) => write!(f, "stage_error_after_ms:{}", d.as_millis()),
         }
     }
 }
@@ -70,7 +94,7 @@ pub struct Faults {
     pub junk: bool,
     /// `fault_stall_after_ms=N&fault_stall_ms=M`.
     pub stall: Option<StallFault>,
-    /// `fault_ivs=no_stage_ready|disconnect_during_setup|no_server_streams`.
+    /// `fault_ivs=no_stage_ready|disconnect_during_setup|no_server_streams|stage_error_after_ms:N`.
     pub ivs: Option<IvsFault>,
 }
 
@@ -104,26 +128,24 @@ impl Faults {
                 }
                 "fault_junk" => f.junk = !matches!(value.as_str(), "0" | "false"),
                 "fault_stall_after_ms" | "fault_stall_ms" => {}
-                "fault_ivs" => {
-                    f.ivs = Some(match value.as_str() {
-                        "no_stage_ready" => IvsFault::NoStageReady,
-                        "disconnect_during_setup" => IvsFault::DisconnectDuringSetup,
-                        "no_server_streams" => IvsFault::NoServerStreams,
-                        v => {
-                            return Err(format!(
-                                "invalid fault parameter fault_ivs={v}: expected no_stage_ready, disconnect_during_setup or no_server_streams"
-                            ))
-                        }
-                    })
-                }
+                "fault_ivs" => f.ivs = Some(IvsFault::parse(value)?),
                 other => return Err(format!("unknown fault parameter {other}")),
             }
         }
-        let after = query.get("fault_stall_after_ms").map(|v| millis("fault_stall_after_ms", v)).transpose()?;
-        let duration = query.get("fault_stall_ms").map(|v| millis("fault_stall_ms", v)).transpose()?;
+        let after = query
+            .get("fault_stall_after_ms")
+            .map(|v| millis("fault_stall_after_ms", v))
+            .transpose()?;
+        let duration = query
+            .get("fault_stall_ms")
+            .map(|v| millis("fault_stall_ms", v))
+            .transpose()?;
         f.stall = match (after, duration) {
             (None, None) => None,
-            (after, Some(duration)) => Some(StallFault { after: after.unwrap_or_default(), duration }),
+            (after, Some(duration)) => Some(StallFault {
+                after: after.unwrap_or_default(),
+                duration,
+            }),
             (Some(_), None) => return Err("fault_stall_after_ms needs fault_stall_ms".into()),
         };
         Ok(f)
@@ -135,7 +157,10 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -160,11 +185,50 @@ mod tests {
         assert_eq!(f.close_after, Some(Duration::from_millis(250)));
         assert_eq!(f.ack, AckFault::Delay(Duration::from_millis(1500)));
         assert!(f.junk);
-        assert_eq!(f.stall, Some(StallFault { after: Duration::from_secs(1), duration: Duration::from_secs(2) }));
+        assert_eq!(
+            f.stall,
+            Some(StallFault {
+                after: Duration::from_secs(1),
+                duration: Duration::from_secs(2)
+            })
+        );
         assert_eq!(f.ivs, Some(IvsFault::NoServerStreams));
-        assert_eq!(Faults::from_query(&q(&[("fault_ack", "never")])).unwrap().ack, AckFault::Never);
-        assert_eq!(Faults::from_query(&q(&[("fault_ack", "fail")])).unwrap().ack, AckFault::Fail);
-        assert_eq!(Faults::from_query(&q(&[("fault_stall_ms", "5")])).unwrap().stall.unwrap().after, Duration::ZERO);
+        assert_eq!(
+            Faults::from_query(&q(&[("fault_ack", "never")]))
+                .unwrap()
+                .ack,
+            AckFault::Never
+        );
+        assert_eq!(
+            Faults::from_query(&q(&[("fault_ack", "fail")]))
+                .unwrap()
+                .ack,
+            AckFault::Fail
+        );
+        assert_eq!(
+            Faults::from_query(&q(&[("fault_stall_ms", "5")]))
+                .unwrap()
+                .stall
+                .unwrap()
+                .after,
+            Duration::ZERO
+        );
+        for v in [
+            "no_stage_ready",
+            "disconnect_during_setup",
+            "no_server_streams",
+            "stage_error_after_ms:1500",
+        ] {
+            let f = Faults::from_query(&q(&[("fault_ivs", v)]))
+                .unwrap()
+                .ivs
+                .unwrap();
+            assert_eq!(f.to_string(), v);
+        }
+        assert_eq!(
+            IvsFault::parse("stage_error_after_ms:250"),
+            Ok(IvsFault::StageErrorAfter(Duration::from_millis(250)))
+        );
     }
 
     #[test]
@@ -174,6 +238,8 @@ mod tests {
             ("fault_ack", "delay:x"),
             ("fault_close_after_ms", "-1"),
             ("fault_ivs", "boom"),
+            ("fault_ivs", "stage_error_after_ms:"),
+            ("fault_ivs", "stage_error_after_ms:soon"),
             ("fault_typo", "1"),
             ("fault_stall_after_ms", "10"),
         ] {
@@ -183,7 +249,10 @@ mod tests {
 
     #[test]
     fn stall_window() {
-        let s = StallFault { after: Duration::from_millis(100), duration: Duration::from_millis(50) };
+        let s = StallFault {
+            after: Duration::from_millis(100),
+            duration: Duration::from_millis(50),
+        };
         assert!(!s.is_stalled(Duration::from_millis(99)));
         assert!(s.is_stalled(Duration::from_millis(100)));
         assert!(s.is_stalled(Duration::from_millis(149)));

@@ -5,25 +5,29 @@
 //!   (`/subscribe/{sid}`), with [`faults`] injected per session.
 //! * [`media`]: one UDP socket and all str0m peer connections; the client's media is echoed
 //!   back unchanged and fanned out to viewers.
-//! * [`stage`]: the IVS stage registry (the seam for the browser-side stage emulator).
+//! * [`stage`]: the emulated IVS stages (participants, tokens); [`stage_signal`]: the
+//!   WebSocket the browser-side stage emulator ([`emulator`], served at
+//!   `/ivs-emulator.js` and `/ivs-emulator.mjs`) joins, publishes and subscribes through.
 //! * [`meter`]: the measured values of `metrics_report`.
 //!
 //! Everything binds to [`Config::host`] (127.0.0.1 by default) and the only ICE candidate
 //! advertised is that address: no STUN, no other interface.
 
 pub mod config;
+pub mod emulator;
 pub mod faults;
 mod ids;
 pub mod media;
 pub mod meter;
 pub mod session;
 pub mod stage;
+pub mod stage_signal;
 
 pub use config::{Cli, Config, USAGE};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,6 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
 /// A live session, as viewers and the IVS token endpoint see it.
@@ -128,7 +133,13 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             })
             .await
     });
-    Ok(RunningServer { http_addr, udp_addr, shutdown: shutdown_tx, http, media: media_task })
+    Ok(RunningServer {
+        http_addr,
+        udp_addr,
+        shutdown: shutdown_tx,
+        http,
+        media: media_task,
+    })
 }
 
 /// All routes.
@@ -137,15 +148,73 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/subscribe/{sid}", get(viewer_ws))
         .route("/v1/subscribe-ivs/{sid}", get(ivs_viewer_token))
-        .route("/v1/stage/{stage_id}", get(stage_info));
+        .route("/v1/stage/{stage_id}", get(stage_info))
+        .route("/v1/stage/{stage_id}/signal", get(stage_ws))
+        .route("/ivs-emulator.js", get(emulator::classic))
+        .route("/ivs-emulator.mjs", get(emulator::module));
     let mut paths: Vec<String> = models::all().into_iter().map(|m| m.url_path).collect();
     paths.dedup();
     for path in paths {
-        r = r.route(&path, get(webrtc_ws)).route(&format!("{path}-ivs"), get(ivs_ws));
+        r = r
+            .route(&path, get(webrtc_ws))
+            .route(&format!("{path}-ivs"), get(ivs_ws));
+    }
+    if let Some(vendor) = &state.config.vendor {
+        r = r.nest_service("/vendor", ServeDir::new(vendor));
     }
     let pkg = ServeDir::new(&state.config.pkg);
     let www = ServeDir::new(&state.config.www);
-    r.nest_service("/pkg", pkg).fallback_service(www).with_state(state)
+    // `Config::parse_args` only accepts printable ASCII, which is always a valid value.
+    let csp = state
+        .config
+        .csp
+        .as_deref()
+        .and_then(|p| match HeaderValue::from_str(p) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                tracing::warn!(
+                    "the Content-Security-Policy is not a valid header value: sending none"
+                );
+                None
+            }
+        });
+    // Pages on other origins use this server the way they use the real service and the
+    // IVS CDN: scripts, the wasm, the viewer token and telemetry are readable cross-origin,
+    // also from cross-origin-isolated pages (COEP `require-corp`).
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, HeaderName::from_static("x-api-key")]);
+    r.nest_service("/pkg", pkg)
+        .fallback_service(www)
+        .with_state(state)
+        .layer(axum::middleware::map_response(move |res: Response| {
+            let policy = csp.clone();
+            async move { with_headers(res, policy) }
+        }))
+        .layer(cors)
+}
+
+/// Adds the Content-Security-Policy to an HTML response (pages are what a policy governs)
+/// and `Cross-Origin-Resource-Policy: cross-origin` to everything else.
+fn with_headers(mut res: Response, policy: Option<HeaderValue>) -> Response {
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let headers = res.headers_mut();
+    if html {
+        if let Some(policy) = policy {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
+    } else {
+        headers.insert(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
+        );
+    }
+    res
 }
 
 async fn webrtc_ws(
@@ -164,6 +233,14 @@ async fn ivs_ws(
     ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Ivs))
 }
 
+async fn stage_ws(
+    ws: WebSocketUpgrade,
+    Path(stage_id): Path<String>,
+    State(app): State<Arc<AppState>>,
+) -> Response {
+    ws.on_upgrade(move |socket| stage_signal::run(socket, app, stage_id))
+}
+
 async fn viewer_ws(
     ws: WebSocketUpgrade,
     Path(sid): Path<String>,
@@ -177,7 +254,11 @@ fn json_error(status: StatusCode, error: &str) -> Response {
     (status, Json(serde_json::json!({ "error": error }))).into_response()
 }
 
-async fn ivs_viewer_token(Path(sid): Path<String>, headers: HeaderMap, State(app): State<Arc<AppState>>) -> Response {
+async fn ivs_viewer_token(
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    State(app): State<Arc<AppState>>,
+) -> Response {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     if !app.config.accepts_key(key) {
         return json_error(StatusCode::UNAUTHORIZED, session::INVALID_API_KEY);

@@ -15,7 +15,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,str0m=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,str0m=warn".into());
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -23,7 +24,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("realtime-reference-server: cannot start the runtime: {e}");
@@ -43,7 +47,10 @@ fn main() -> ExitCode {
         let server = match start(config.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("realtime-reference-server: cannot bind {}:{}: {e}", config.host, config.port);
+                eprintln!(
+                    "realtime-reference-server: cannot bind {}:{}: {e}",
+                    config.host, config.port
+                );
                 return ExitCode::FAILURE;
             }
         };
@@ -53,7 +60,11 @@ fn main() -> ExitCode {
             server.udp_addr,
             config.www.display(),
             config.pkg.display(),
-            if config.api_keys.is_some() { "restricted" } else { "any non-empty" }
+            if config.api_keys.is_some() {
+                "restricted"
+            } else {
+                "any non-empty"
+            }
         );
         signals.wait().await;
         tracing::info!("shutting down");
@@ -73,7 +84,10 @@ struct Signals {
 impl Signals {
     fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
 
     async fn wait(mut self) {

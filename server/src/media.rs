@@ -41,6 +41,21 @@ pub enum Role {
     Viewer,
 }
 
+/// Where a publisher's frames go, besides every viewer of its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrameRoute {
+    /// Written back to the publisher on the mid they came in on (WebRTC sessions); each
+    /// frame written back counts as output.
+    #[default]
+    Echo,
+    /// Published on the stage by the server participant (IVS): frames go to viewers only and
+    /// every forwarded frame counts as output.
+    Stage,
+    /// The server participant publishes nothing (`fault_ivs=no_server_streams`): frames go
+    /// to viewers only (subscribers of the client participant) and none counts as output.
+    Withheld,
+}
+
 /// What the media task tells a session about its peer connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerEvent {
@@ -69,6 +84,8 @@ pub struct OpenPeer {
     pub counters: Option<Arc<MediaCounters>>,
     /// Injected media stall (publishers).
     pub stall: Option<StallFault>,
+    /// Where the frames go (publishers).
+    pub output: FrameRoute,
 }
 
 enum Command {
@@ -99,7 +116,9 @@ impl MediaHandle {
     /// Opens a peer connection from the client's offer and returns the answer.
     pub async fn open(&self, open: OpenPeer) -> Result<SdpAnswer, String> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Command::Open(Box::new(open), reply)).map_err(|_| "media task stopped".to_string())?;
+        self.tx
+            .send(Command::Open(Box::new(open), reply))
+            .map_err(|_| "media task stopped".to_string())?;
         answer.await.map_err(|_| "media task stopped".to_string())?
     }
 
@@ -135,6 +154,7 @@ struct Peer {
     events: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
     counters: Option<Arc<MediaCounters>>,
     stall: Option<StallFault>,
+    output: FrameRoute,
     /// When the first media frame arrived.
     media_start: Option<Instant>,
     /// Whether the last frame was held back by the stall fault.
@@ -172,7 +192,11 @@ impl Peer {
 
     /// Mids this peer receives video on (keyframe requests go there).
     fn video_rx_mids(&self) -> Vec<Mid> {
-        self.medias.iter().filter(|m| m.1 == MediaKind::Video && m.2.is_receiving()).map(|m| m.0).collect()
+        self.medias
+            .iter()
+            .filter(|m| m.1 == MediaKind::Video && m.2.is_receiving())
+            .map(|m| m.0)
+            .collect()
     }
 
     fn request_keyframe(&mut self, mid: Mid, now: Instant) {
@@ -183,7 +207,9 @@ impl Peer {
         {
             return;
         }
-        let Some(mut writer) = self.rtc.writer(mid) else { return };
+        let Some(mut writer) = self.rtc.writer(mid) else {
+            return;
+        };
         let kind = if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
             KeyframeRequestKind::Pli
         } else if writer.is_request_keyframe_possible(KeyframeRequestKind::Fir) {
@@ -207,11 +233,23 @@ impl Peer {
     /// when it sends). Returns whether it was written.
     fn write_frame(&mut self, prefer: Option<Mid>, kind: MediaKind, data: &MediaData) -> bool {
         let mid = prefer
-            .filter(|m| self.kind_of(*m).is_some_and(|(k, d)| k == kind && d.is_sending()))
-            .or_else(|| self.medias.iter().find(|m| m.1 == kind && m.2.is_sending()).map(|m| m.0));
+            .filter(|m| {
+                self.kind_of(*m)
+                    .is_some_and(|(k, d)| k == kind && d.is_sending())
+            })
+            .or_else(|| {
+                self.medias
+                    .iter()
+                    .find(|m| m.1 == kind && m.2.is_sending())
+                    .map(|m| m.0)
+            });
         let Some(mid) = mid else { return false };
-        let Some(writer) = self.rtc.writer(mid) else { return false };
-        let Some(pt) = writer.match_params(data.params) else { return false };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer.match_params(data.params) else {
+            return false;
+        };
         match writer.write(pt, data.network_time, data.time, data.data.clone()) {
             Ok(()) => true,
             Err(e) => {
@@ -230,7 +268,9 @@ impl Peer {
                     out.push(Propagate::ViewerConnected(self.id));
                 }
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.rtc.disconnect(),
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.rtc.disconnect()
+            }
             Event::MediaAdded(m) => self.medias.push((m.mid, m.kind, m.direction)),
             Event::MediaChanged(m) => {
                 if let Some(entry) = self.medias.iter_mut().find(|e| e.0 == m.mid) {
@@ -238,7 +278,9 @@ impl Peer {
                 }
             }
             Event::MediaData(data) if self.role == Role::Publisher => {
-                let video = self.kind_of(data.mid).is_some_and(|(k, _)| k == MediaKind::Video);
+                let video = self
+                    .kind_of(data.mid)
+                    .is_some_and(|(k, _)| k == MediaKind::Video);
                 if let Some(c) = &self.counters {
                     c.frame_in(video, data.data.len());
                 }
@@ -258,7 +300,9 @@ impl Peer {
                 }
             }
             Event::MediaIngressStats(s) => {
-                let video = self.kind_of(s.mid).is_some_and(|(k, _)| k == MediaKind::Video);
+                let video = self
+                    .kind_of(s.mid)
+                    .is_some_and(|(k, _)| k == MediaKind::Video);
                 if let (true, Some(c)) = (video, &self.counters) {
                     // RTP timestamp units of the 90 kHz video clock.
                     let jitter = Duration::from_micros(u64::from(s.jitter) * 1000 / 90);
@@ -280,7 +324,11 @@ impl Peer {
                 Ok(Output::Transmit(t)) => {
                     // UDP: a datagram the kernel cannot take now is lost, like on a network.
                     if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                        tracing::trace!(peer = self.id, "udp send to {} failed: {e}", t.destination);
+                        tracing::trace!(
+                            peer = self.id,
+                            "udp send to {} failed: {e}",
+                            t.destination
+                        );
                     }
                 }
                 Ok(Output::Event(e)) => self.handle_event(e, out),
@@ -294,15 +342,21 @@ impl Peer {
 }
 
 fn publisher_index(peers: &[Peer], session: &str) -> Option<usize> {
-    peers.iter().rposition(|p| p.role == Role::Publisher && p.session == session && p.rtc.is_alive())
+    peers
+        .iter()
+        .rposition(|p| p.role == Role::Publisher && p.session == session && p.rtc.is_alive())
 }
 
 fn propagate(peers: &mut [Peer], work: Propagate) {
     let now = Instant::now();
     match work {
         Propagate::Media(from, data) => {
-            let Some(i) = peers.iter().position(|p| p.id == from) else { return };
-            let Some((kind, _)) = peers[i].kind_of(data.mid) else { return };
+            let Some(i) = peers.iter().position(|p| p.id == from) else {
+                return;
+            };
+            let Some((kind, _)) = peers[i].kind_of(data.mid) else {
+                return;
+            };
             let publisher = &mut peers[i];
             if let (Some(stall), Some(start)) = (publisher.stall, publisher.media_start) {
                 let stalled = stall.is_stalled(now.saturating_duration_since(start));
@@ -317,24 +371,32 @@ fn propagate(peers: &mut [Peer], work: Propagate) {
                     return;
                 }
             }
-            // The echo, on the same mid the frame came in on.
-            if publisher.write_frame(Some(data.mid), kind, &data) {
-                if let Some(c) = &publisher.counters {
-                    c.frame_out(
-                        kind == MediaKind::Video,
-                        data.data.len(),
-                        now.saturating_duration_since(data.network_time),
-                    );
-                }
+            let output = match publisher.output {
+                // The echo, on the same mid the frame came in on.
+                FrameRoute::Echo => publisher.write_frame(Some(data.mid), kind, &data),
+                FrameRoute::Stage => true,
+                FrameRoute::Withheld => false,
+            };
+            if let (true, Some(c)) = (output, &publisher.counters) {
+                c.frame_out(
+                    kind == MediaKind::Video,
+                    data.data.len(),
+                    now.saturating_duration_since(data.network_time),
+                );
             }
             // The fan-out: str0m only queues here, so viewers never slow the publisher.
             let session = publisher.session.clone();
-            for viewer in peers.iter_mut().filter(|p| p.role == Role::Viewer && p.session == session) {
+            for viewer in peers
+                .iter_mut()
+                .filter(|p| p.role == Role::Viewer && p.session == session)
+            {
                 viewer.write_frame(None, kind, &data);
             }
         }
         Propagate::KeyframeRequest(from, req) => {
-            let Some(i) = peers.iter().position(|p| p.id == from) else { return };
+            let Some(i) = peers.iter().position(|p| p.id == from) else {
+                return;
+            };
             match peers[i].role {
                 // The client's receiver of the echo: its own incoming stream on that mid.
                 Role::Publisher => peers[i].request_keyframe(req.mid, now),
@@ -347,7 +409,13 @@ fn propagate(peers: &mut [Peer], work: Propagate) {
             }
         }
         Propagate::ViewerConnected(viewer) => {
-            let Some(session) = peers.iter().find(|p| p.id == viewer).map(|p| p.session.clone()) else { return };
+            let Some(session) = peers
+                .iter()
+                .find(|p| p.id == viewer)
+                .map(|p| p.session.clone())
+            else {
+                return;
+            };
             if let Some(p) = publisher_index(peers, &session) {
                 peers[p].request_video_keyframes(now);
             }
@@ -356,10 +424,15 @@ fn propagate(peers: &mut [Peer], work: Propagate) {
 }
 
 fn open_peer(open: OpenPeer, local: SocketAddr) -> Result<(Peer, SdpAnswer), String> {
-    let mut rtc = Rtc::builder().set_stats_interval(Some(Duration::from_secs(1))).build(Instant::now());
+    let mut rtc = Rtc::builder()
+        .set_stats_interval(Some(Duration::from_secs(1)))
+        .build(Instant::now());
     let candidate = Candidate::host(local, "udp").map_err(|e| format!("host candidate: {e}"))?;
     rtc.add_local_candidate(candidate);
-    let answer = rtc.sdp_api().accept_offer(open.offer).map_err(|e| format!("offer not accepted: {e}"))?;
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(open.offer)
+        .map_err(|e| format!("offer not accepted: {e}"))?;
     let peer = Peer {
         id: open.peer,
         session: open.session_id,
@@ -368,6 +441,7 @@ fn open_peer(open: OpenPeer, local: SocketAddr) -> Result<(Peer, SdpAnswer), Str
         events: open.events,
         counters: open.counters,
         stall: open.stall,
+        output: open.output,
         media_start: None,
         stalled: false,
         medias: Vec::new(),
@@ -416,7 +490,8 @@ async fn run(
             alive
         });
 
-        let sleep = tokio::time::Instant::from_std(deadline.max(Instant::now() + Duration::from_millis(1)));
+        let sleep =
+            tokio::time::Instant::from_std(deadline.max(Instant::now() + Duration::from_millis(1)));
         let wake = tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, source)) => Wake::Datagram(n, source),
@@ -437,7 +512,12 @@ async fn run(
                 if let Ok(contents) = buf[..n].try_into() {
                     let input = Input::Receive(
                         Instant::now(),
-                        Receive { proto: Protocol::Udp, source, destination: local, contents },
+                        Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: local,
+                            contents,
+                        },
                     );
                     // `accepts` demultiplexes: ICE ufrag for STUN, remote address otherwise.
                     if let Some(peer) = peers.iter_mut().find(|p| p.rtc.accepts(&input)) {

@@ -71,15 +71,25 @@ impl MediaCounters {
     pub fn frame_out(&self, video: bool, bytes: usize, residence: Duration) {
         if video {
             self.out_frames.fetch_add(1, Relaxed);
-            self.pipeline_us.fetch_add(residence.as_micros().min(u128::from(u32::MAX)) as u64, Relaxed);
+            self.pipeline_us.fetch_add(
+                residence.as_micros().min(u128::from(u32::MAX)) as u64,
+                Relaxed,
+            );
             self.pipeline_n.fetch_add(1, Relaxed);
         }
         self.out_bytes.fetch_add(bytes as u64, Relaxed);
     }
 
     /// Latest transport statistics from str0m (`None` = unknown).
-    pub fn set_transport(&self, rtt: Option<Duration>, jitter: Option<Duration>, loss: Option<f32>) {
-        let us = |d: Option<Duration>| d.map_or(UNKNOWN, |d| d.as_micros().min(u128::from(u32::MAX)) as u64);
+    pub fn set_transport(
+        &self,
+        rtt: Option<Duration>,
+        jitter: Option<Duration>,
+        loss: Option<f32>,
+    ) {
+        let us = |d: Option<Duration>| {
+            d.map_or(UNKNOWN, |d| d.as_micros().min(u128::from(u32::MAX)) as u64)
+        };
         if rtt.is_some() {
             self.rtt_us.store(us(rtt), Relaxed);
         }
@@ -87,7 +97,8 @@ impl MediaCounters {
             self.jitter_us.store(us(jitter), Relaxed);
         }
         if let Some(l) = loss {
-            self.loss_ppm.store((f64::from(l.clamp(0.0, 1.0)) * 1e6) as u64, Relaxed);
+            self.loss_ppm
+                .store((f64::from(l.clamp(0.0, 1.0)) * 1e6) as u64, Relaxed);
         }
     }
 
@@ -121,11 +132,17 @@ pub fn report(
     transport: (Option<f64>, Option<f64>, Option<f64>),
 ) -> MetricsReport {
     let secs = elapsed.as_secs_f64();
-    let rate = |a: u64, b: u64| if secs > 0.0 { Some(b.saturating_sub(a) as f64 / secs) } else { None };
+    let rate = |a: u64, b: u64| {
+        if secs > 0.0 {
+            Some(b.saturating_sub(a) as f64 / secs)
+        } else {
+            None
+        }
+    };
     let round = |v: Option<f64>| v.map(|v| (v * 100.0).round() / 100.0);
     let frames = now.pipeline_n.saturating_sub(prev.pipeline_n);
-    let pipeline =
-        (frames > 0).then(|| now.pipeline_us.saturating_sub(prev.pipeline_us) as f64 / frames as f64 / 1000.0);
+    let pipeline = (frames > 0)
+        .then(|| now.pipeline_us.saturating_sub(prev.pipeline_us) as f64 / frames as f64 / 1000.0);
     let (rtt_ms, jitter_ms, inbound_loss_rate) = transport;
     MetricsReport {
         input_fps: round(rate(prev.in_frames, now.in_frames)),
@@ -201,6 +218,9 @@ mod tests {
     #[test]
     fn no_media_means_zero_rates() {
         let r = Window::default().next(None, Duration::from_secs(1));
-        assert_eq!((r.input_fps, r.output_fps, r.bitrate_kbps), (Some(0.0), Some(0.0), Some(0.0)));
+        assert_eq!(
+            (r.input_fps, r.output_fps, r.bitrate_kbps),
+            (Some(0.0), Some(0.0), Some(0.0))
+        );
     }
 }

@@ -6,8 +6,9 @@
 //! reports through a channel, so a slow client never slows media and vice versa.
 
 use crate::faults::{AckFault, Faults};
-use crate::media::{MediaHandle, OpenPeer, PeerEvent, PeerId, Role};
+use crate::media::{FrameRoute, MediaHandle, OpenPeer, PeerEvent, PeerId, Role};
 use crate::meter::{MediaCounters, Window};
+use crate::stage::SessionLink;
 use crate::{AppState, SessionEntry};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use realtime_video_sdk::core::base64;
@@ -37,7 +38,9 @@ pub fn check_prompt(prompt: &str) -> Result<(), String> {
     if prompt.trim().is_empty() {
         Err("prompt must not be empty".into())
     } else if n > MAX_PROMPT_CHARS {
-        Err(format!("prompt is too long: {n} characters, at most {MAX_PROMPT_CHARS}"))
+        Err(format!(
+            "prompt is too long: {n} characters, at most {MAX_PROMPT_CHARS}"
+        ))
     } else {
         Ok(())
     }
@@ -64,12 +67,17 @@ pub fn loopback_only_sdp(sdp: &str, host: IpAddr) -> String {
         return sdp.to_string();
     }
     let keep = |line: &str| match line.strip_prefix("a=candidate:") {
-        Some(rest) => {
-            rest.split_whitespace().nth(4).and_then(|a| a.parse::<IpAddr>().ok()).is_some_and(|a| a.is_loopback())
-        }
+        Some(rest) => rest
+            .split_whitespace()
+            .nth(4)
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .is_some_and(|a| a.is_loopback()),
         None => true,
     };
-    let mut out: String = sdp.split_inclusive('\n').filter(|l| keep(l.trim_end())).collect();
+    let mut out: String = sdp
+        .split_inclusive('\n')
+        .filter(|l| keep(l.trim_end()))
+        .collect();
     if !sdp.is_empty() && out.is_empty() {
         out.push_str("\r\n");
     }
@@ -79,7 +87,10 @@ pub fn loopback_only_sdp(sdp: &str, host: IpAddr) -> String {
 /// The server candidate of an answer, as a trickled `ice-candidate` (the first
 /// `a=candidate` line, with the first mid, m-line 0 and the answer's ufrag).
 pub fn answer_candidate(sdp: &str) -> Option<IceCandidateInit> {
-    let attr = |name: &str| sdp.lines().find_map(|l| l.trim_end().strip_prefix(name).map(str::to_string));
+    let attr = |name: &str| {
+        sdp.lines()
+            .find_map(|l| l.trim_end().strip_prefix(name).map(str::to_string))
+    };
     Some(IceCandidateInit {
         candidate: attr("a=candidate:").map(|c| format!("candidate:{c}"))?,
         sdp_mid: attr("a=mid:"),
@@ -89,9 +100,34 @@ pub fn answer_candidate(sdp: &str) -> Option<IceCandidateInit> {
 }
 
 /// Whether a trickled remote candidate may be used (loopback only when the server is).
-fn remote_candidate(init: &IceCandidateInit, host: IpAddr) -> Option<Candidate> {
+pub(crate) fn remote_candidate(init: &IceCandidateInit, host: IpAddr) -> Option<Candidate> {
     let c = Candidate::from_sdp_string(init.candidate.trim().trim_start_matches("a=")).ok()?;
     (!host.is_loopback() || c.addr().ip().is_loopback()).then_some(c)
+}
+
+/// A peer connection opened from a client's offer: the answer to send and the server's
+/// candidate to trickle after it.
+pub(crate) struct Answered {
+    /// The answer SDP.
+    pub sdp: String,
+    /// The server's single host candidate.
+    pub candidate: Option<IceCandidateInit>,
+}
+
+/// Parses a client's offer (dropping non-loopback candidates when the server is on
+/// loopback), opens the peer connection `spec(offer)` describes and returns the answer.
+/// Every signaling path (sessions, viewers, stage participants) opens peers through here.
+pub(crate) async fn answer_offer(
+    app: &AppState,
+    sdp: &str,
+    spec: impl FnOnce(SdpOffer) -> OpenPeer,
+) -> Result<Answered, String> {
+    let offer = SdpOffer::from_sdp_string(&loopback_only_sdp(sdp, app.config.host))
+        .map_err(|e| format!("invalid offer: {e}"))?;
+    let answer = app.media.open(spec(offer)).await?;
+    let sdp = answer.to_sdp_string();
+    let candidate = answer_candidate(&sdp);
+    Ok(Answered { sdp, candidate })
 }
 
 /// The socket of one session, with the sending helpers.
@@ -109,12 +145,21 @@ impl Conn {
     }
 
     async fn close(mut self, code: u16, reason: &str) {
-        let _ = self.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        let _ = self
+            .ws
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
     }
 
     /// Sends `error` and closes.
     async fn refuse(mut self, error: &str) {
-        self.send(&ServerMessage::Error { error: error.to_string() }).await;
+        self.send(&ServerMessage::Error {
+            error: error.to_string(),
+        })
+        .await;
         self.close(1000, "error").await;
     }
 }
@@ -148,15 +193,26 @@ struct Session {
 }
 
 /// Runs a session on an upgraded socket: `/v1/stream` (WebRTC) or `/v1/stream-ivs`.
-pub async fn run(ws: WebSocket, app: Arc<AppState>, query: HashMap<String, String>, transport: Transport) {
+pub async fn run(
+    ws: WebSocket,
+    app: Arc<AppState>,
+    query: HashMap<String, String>,
+    transport: Transport,
+) {
     let mut conn = Conn { ws };
     if !app.config.accepts_key(query_key(&query)) {
-        tracing::info!(transport = transport.as_str(), "session refused: invalid api key");
+        tracing::info!(
+            transport = transport.as_str(),
+            "session refused: invalid api key"
+        );
         return conn.refuse(INVALID_API_KEY).await;
     }
     let model = query.get("model").cloned().unwrap_or_default();
     if models::realtime(&model).is_err() {
-        tracing::info!(transport = transport.as_str(), "session refused: unknown model {model:?}");
+        tracing::info!(
+            transport = transport.as_str(),
+            "session refused: unknown model {model:?}"
+        );
         return conn.refuse(&format!("unknown model: {model:?}")).await;
     }
     let faults = match Faults::from_query(&query) {
@@ -164,13 +220,22 @@ pub async fn run(ws: WebSocket, app: Arc<AppState>, query: HashMap<String, Strin
         Err(e) => return conn.refuse(&e).await,
     };
     if let Some(text) = &faults.refuse {
-        tracing::info!(transport = transport.as_str(), "session refused by fault_refuse");
+        tracing::info!(
+            transport = transport.as_str(),
+            "session refused by fault_refuse"
+        );
         return conn.refuse(text).await;
     }
 
     let sid = crate::ids::new_id("sess_");
     let (ended_tx, _) = watch::channel(false);
-    app.sessions_lock().insert(sid.clone(), SessionEntry { transport, ended: ended_tx });
+    app.sessions_lock().insert(
+        sid.clone(),
+        SessionEntry {
+            transport,
+            ended: ended_tx,
+        },
+    );
     tracing::info!(session = %sid, model = %model, transport = transport.as_str(), "session open");
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -213,8 +278,15 @@ impl Session {
         let failed = |msg: ServerMessage| {
             let error = Some("ack failed (fault_ack=fail)".to_string());
             match msg {
-                ServerMessage::PromptAck { prompt, .. } => ServerMessage::PromptAck { prompt, success: false, error },
-                ServerMessage::SetImageAck { .. } => ServerMessage::SetImageAck { success: false, error },
+                ServerMessage::PromptAck { prompt, .. } => ServerMessage::PromptAck {
+                    prompt,
+                    success: false,
+                    error,
+                },
+                ServerMessage::SetImageAck { .. } => ServerMessage::SetImageAck {
+                    success: false,
+                    error,
+                },
                 other => other,
             }
         };
@@ -232,7 +304,11 @@ impl Session {
         }
     }
 
-    async fn serve(&mut self, conn: &mut Conn, mut events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>) -> String {
+    async fn serve(
+        &mut self,
+        conn: &mut Conn,
+        mut events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>,
+    ) -> String {
         let host = self.app.config.host;
         if !conn
             .send(&ServerMessage::SessionId {
@@ -245,7 +321,8 @@ impl Session {
             return "client gone".into();
         }
         if self.faults.junk {
-            conn.send_text("{\"type\": \"prompt_ack\", this is not json".into()).await;
+            conn.send_text("{\"type\": \"prompt_ack\", this is not json".into())
+                .await;
             conn.send_text(
                 r#"{"type":"reference_server_surprise","detail":"unknown message type (fault_junk)"}"#.into(),
             )
@@ -253,22 +330,37 @@ impl Session {
         }
         if self.transport == Transport::Ivs {
             let base = format!("http://{}", self.app.http_addr);
-            let stage = self.app.stages.create(&self.sid, &base, self.faults.ivs);
+            let link = SessionLink {
+                events: self.events_tx.clone(),
+                counters: self.counters.clone(),
+                stall: self.faults.stall,
+            };
+            let stage = self
+                .app
+                .stages
+                .create(&self.sid, &base, self.faults.ivs, link);
             tracing::info!(session = %self.sid, stage = %stage.stage_id, "stage created");
             if self.faults.ivs != Some(crate::faults::IvsFault::NoStageReady) {
                 conn.send(&ServerMessage::IvsStageReady {
                     stage_arn: stage.stage_arn.clone(),
                     client_token: stage.client_token.clone(),
-                    client_publish_participant_id: Some(stage.client_publish_participant_id.clone()),
+                    client_publish_participant_id: Some(
+                        stage.client_publish_participant_id.clone(),
+                    ),
                 })
                 .await;
             }
             self.awaiting_join = Some(stage.stage_id);
         }
 
-        let close_at = self.faults.close_after.map(|d| tokio::time::Instant::now() + d);
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+        let close_at = self
+            .faults
+            .close_after
+            .map(|d| tokio::time::Instant::now() + d);
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_tick = Instant::now();
         let mut shutdown = self.app.shutdown.clone();
@@ -308,10 +400,19 @@ impl Session {
                 };
             }
         };
-        let code =
-            if flow.starts_with("server shutting down") || flow.starts_with("fault_close") { 1001 } else { 1000 };
+        let code = if flow.starts_with("server shutting down") || flow.starts_with("fault_close") {
+            1001
+        } else {
+            1000
+        };
         let reason: String = flow.chars().take(100).collect();
-        let _ = conn.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.as_str().into() }))).await;
+        let _ = conn
+            .ws
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.as_str().into(),
+            })))
+            .await;
         flow
     }
 
@@ -331,7 +432,14 @@ impl Session {
 
     async fn on_peer_event(&mut self, conn: &mut Conn, peer: PeerId, event: PeerEvent) -> Flow {
         if Some(peer) != self.peer {
-            return Flow::Continue; // a replaced peer connection
+            // IVS: the stage signaling opens the client participant's publisher on the
+            // session's behalf (`SessionLink`); the newest one that connects is the session's.
+            let adopt = self.transport == Transport::Ivs
+                && matches!(event, PeerEvent::Connected | PeerEvent::MediaStarted);
+            if !adopt {
+                return Flow::Continue; // a replaced peer connection
+            }
+            self.peer = Some(peer);
         }
         match event {
             PeerEvent::Connected => tracing::info!(session = %self.sid, "peer connected"),
@@ -347,8 +455,11 @@ impl Session {
                 self.peer = None;
                 if let Some(since) = self.generating_since.take() {
                     let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-                    conn.send(&ServerMessage::GenerationEnded { seconds, reason: Some("connection closed".into()) })
-                        .await;
+                    conn.send(&ServerMessage::GenerationEnded {
+                        seconds,
+                        reason: Some("connection closed".into()),
+                    })
+                    .await;
                 }
             }
         }
@@ -383,15 +494,27 @@ impl Session {
             ClientMessage::Prompt { prompt, .. } => {
                 let r = check_prompt(&prompt);
                 self.log_ack("prompt", &r);
-                let ack = ServerMessage::PromptAck { prompt, success: r.is_ok(), error: r.err() };
+                let ack = ServerMessage::PromptAck {
+                    prompt,
+                    success: r.is_ok(),
+                    error: r.err(),
+                };
                 if let Some(ack) = self.ack(ack) {
                     conn.send(&ack).await;
                 }
             }
-            ClientMessage::SetImage { image_data, prompt, .. } => {
-                let r = check_set_image(image_data.as_deref(), prompt.as_ref().and_then(|p| p.as_deref()));
+            ClientMessage::SetImage {
+                image_data, prompt, ..
+            } => {
+                let r = check_set_image(
+                    image_data.as_deref(),
+                    prompt.as_ref().and_then(|p| p.as_deref()),
+                );
                 self.log_ack("set_image", &r);
-                let ack = ServerMessage::SetImageAck { success: r.is_ok(), error: r.err() };
+                let ack = ServerMessage::SetImageAck {
+                    success: r.is_ok(),
+                    error: r.err(),
+                };
                 if let Some(ack) = self.ack(ack) {
                     conn.send(&ack).await;
                 }
@@ -414,7 +537,11 @@ impl Session {
             // WebSocket latency probe gets no answer; E2E markers stamped by the client
             // survive the echo untouched instead.
             ClientMessage::LatencyProbe { .. } => {}
-            ClientMessage::E2eLatencyReport { avg_latency_ms, delivery_rate, .. } => {
+            ClientMessage::E2eLatencyReport {
+                avg_latency_ms,
+                delivery_rate,
+                ..
+            } => {
                 tracing::debug!(session = %self.sid, ?avg_latency_ms, delivery_rate, "e2e latency report");
             }
             other => tracing::debug!(session = %self.sid, "ignoring {other:?}"),
@@ -423,19 +550,8 @@ impl Session {
     }
 
     async fn on_offer(&mut self, conn: &mut Conn, sdp: &str) -> Flow {
-        let offer = match SdpOffer::from_sdp_string(&loopback_only_sdp(sdp, self.app.config.host)) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(session = %self.sid, "bad offer: {e}");
-                conn.send(&ServerMessage::Error { error: format!("invalid offer: {e}") }).await;
-                return Flow::Continue;
-            }
-        };
-        if let Some(old) = self.peer.take() {
-            self.app.media.close(old);
-        }
         let peer = MediaHandle::new_peer_id();
-        let open = OpenPeer {
+        let answered = answer_offer(&self.app, sdp, |offer| OpenPeer {
             peer,
             session_id: self.sid.clone(),
             role: Role::Publisher,
@@ -443,32 +559,42 @@ impl Session {
             events: self.events_tx.clone(),
             counters: Some(self.counters.clone()),
             stall: self.faults.stall,
-        };
-        match self.app.media.open(open).await {
+            output: FrameRoute::Echo,
+        });
+        match answered.await {
             Ok(answer) => {
-                self.peer = Some(peer);
-                let sdp = answer.to_sdp_string();
-                conn.send(&ServerMessage::Answer { sdp: sdp.clone() }).await;
-                if let Some(candidate) = answer_candidate(&sdp) {
-                    conn.send(&ServerMessage::IceCandidate { candidate: Some(candidate) }).await;
+                // The new peer connection replaces the old one.
+                if let Some(old) = self.peer.replace(peer) {
+                    self.app.media.close(old);
+                }
+                conn.send(&ServerMessage::Answer { sdp: answer.sdp }).await;
+                if let Some(candidate) = answer.candidate {
+                    conn.send(&ServerMessage::IceCandidate {
+                        candidate: Some(candidate),
+                    })
+                    .await;
                 }
                 for c in self.pending_candidates.drain(..) {
                     self.app.media.add_candidate(peer, c);
                 }
                 tracing::info!(session = %self.sid, "answered offer");
-                Flow::Continue
             }
             Err(e) => {
                 tracing::warn!(session = %self.sid, "offer failed: {e}");
                 conn.send(&ServerMessage::Error { error: e }).await;
-                Flow::Continue
             }
         }
+        Flow::Continue
     }
 }
 
 /// Runs a WebRTC viewer (`/subscribe/{sid}`): offer → answer, then the session's media.
-pub async fn run_viewer(ws: WebSocket, app: Arc<AppState>, sid: String, query: HashMap<String, String>) {
+pub async fn run_viewer(
+    ws: WebSocket,
+    app: Arc<AppState>,
+    sid: String,
+    query: HashMap<String, String>,
+) {
     let mut conn = Conn { ws };
     if !app.config.accepts_key(query_key(&query)) {
         tracing::info!("viewer refused: invalid api key");
@@ -494,18 +620,11 @@ pub async fn run_viewer(ws: WebSocket, app: Arc<AppState>, sid: String, query: H
                 };
                 match parse_client_message(text.as_str()) {
                     Ok(Incoming::Message(ClientMessage::Offer { sdp })) => {
-                        let offer = match SdpOffer::from_sdp_string(&loopback_only_sdp(&sdp, app.config.host)) {
-                            Ok(o) => o,
-                            Err(e) => {
-                                conn.send(&ServerMessage::Error { error: format!("invalid offer: {e}") }).await;
-                                continue;
-                            }
-                        };
                         if let Some(old) = peer.take() {
                             app.media.close(old);
                         }
                         let id = MediaHandle::new_peer_id();
-                        let open = OpenPeer {
+                        let answered = answer_offer(&app, &sdp, |offer| OpenPeer {
                             peer: id,
                             session_id: sid.clone(),
                             role: Role::Viewer,
@@ -513,13 +632,13 @@ pub async fn run_viewer(ws: WebSocket, app: Arc<AppState>, sid: String, query: H
                             events: events_tx.clone(),
                             counters: None,
                             stall: None,
-                        };
-                        match app.media.open(open).await {
+                            output: FrameRoute::Echo,
+                        });
+                        match answered.await {
                             Ok(answer) => {
                                 peer = Some(id);
-                                let sdp = answer.to_sdp_string();
-                                conn.send(&ServerMessage::Answer { sdp: sdp.clone() }).await;
-                                if let Some(c) = answer_candidate(&sdp) {
+                                conn.send(&ServerMessage::Answer { sdp: answer.sdp }).await;
+                                if let Some(c) = answer.candidate {
                                     conn.send(&ServerMessage::IceCandidate { candidate: Some(c) }).await;
                                 }
                                 for c in pending.drain(..) {
@@ -568,14 +687,18 @@ mod tests {
         assert!(check_prompt("a cat").is_ok());
         assert!(check_prompt(" ").unwrap_err().contains("empty"));
         assert!(check_prompt(&"é".repeat(1000)).is_ok());
-        assert!(check_prompt(&"x".repeat(1001)).unwrap_err().contains("1001"));
+        assert!(check_prompt(&"x".repeat(1001))
+            .unwrap_err()
+            .contains("1001"));
     }
 
     #[test]
     fn set_images() {
         assert!(check_set_image(None, None).is_ok());
         assert!(check_set_image(Some("QUJD"), Some("p")).is_ok());
-        assert!(check_set_image(Some("not base64!"), None).unwrap_err().contains("base64"));
+        assert!(check_set_image(Some("not base64!"), None)
+            .unwrap_err()
+            .contains("base64"));
         assert!(check_set_image(None, Some(&"x".repeat(1001))).is_err());
     }
 
@@ -583,7 +706,10 @@ mod tests {
     fn sdp_candidates_are_filtered_to_loopback() {
         let sdp = "v=0\r\na=candidate:1 1 udp 1 192.168.1.5 5000 typ host\r\na=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=mid:0\r\n";
         let lo = loopback_only_sdp(sdp, "127.0.0.1".parse().unwrap());
-        assert_eq!(lo, "v=0\r\na=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=mid:0\r\n");
+        assert_eq!(
+            lo,
+            "v=0\r\na=candidate:2 1 udp 1 127.0.0.1 5001 typ host\r\na=mid:0\r\n"
+        );
         assert_eq!(loopback_only_sdp(sdp, "10.0.0.1".parse().unwrap()), sdp);
     }
 
@@ -591,7 +717,10 @@ mod tests {
     fn candidate_from_answer() {
         let sdp = "v=0\r\na=ice-ufrag:abcd\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=candidate:xyz 1 udp 2130706175 127.0.0.1 40000 typ host\r\n";
         let c = answer_candidate(sdp).unwrap();
-        assert_eq!(c.candidate, "candidate:xyz 1 udp 2130706175 127.0.0.1 40000 typ host");
+        assert_eq!(
+            c.candidate,
+            "candidate:xyz 1 udp 2130706175 127.0.0.1 40000 typ host"
+        );
         assert_eq!(c.sdp_mid.as_deref(), Some("0"));
         assert_eq!(c.username_fragment.as_deref(), Some("abcd"));
         assert!(answer_candidate("v=0\r\n").is_none());
@@ -606,9 +735,16 @@ mod tests {
             sdp_m_line_index: None,
             username_fragment: None,
         };
-        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0"), host)
-            .is_some());
-        assert!(remote_candidate(&init("candidate:1 1 udp 2122260223 10.1.2.3 5000 typ host"), host).is_none());
+        assert!(remote_candidate(
+            &init("candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0"),
+            host
+        )
+        .is_some());
+        assert!(remote_candidate(
+            &init("candidate:1 1 udp 2122260223 10.1.2.3 5000 typ host"),
+            host
+        )
+        .is_none());
         assert!(remote_candidate(&init("garbage"), host).is_none());
     }
 }

@@ -2,6 +2,8 @@
 //! socket (port 0), a tokio-tungstenite client, and a tiny HTTP/1.1 GET.
 #![allow(dead_code)]
 
+pub mod rtc;
+
 use futures_util::{SinkExt, StreamExt};
 use realtime_reference_server::{start, Config, RunningServer};
 use serde_json::Value;
@@ -21,12 +23,19 @@ pub const STEP: Duration = Duration::from_secs(5);
 
 /// The test fixture folders (`www`, `pkg`).
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
 }
 
 /// Starts a server on 127.0.0.1, port 0, serving the fixtures; `tweak` adjusts the config.
 pub async fn server_with(tweak: impl FnOnce(&mut Config)) -> RunningServer {
-    let mut c = Config { port: 0, www: fixtures().join("www"), pkg: fixtures().join("pkg"), ..Config::default() };
+    let mut c = Config {
+        port: 0,
+        www: fixtures().join("www"),
+        pkg: fixtures().join("pkg"),
+        ..Config::default()
+    };
     tweak(&mut c);
     start(c).await.expect("server starts")
 }
@@ -48,13 +57,19 @@ pub async fn connect(addr: SocketAddr, path_and_query: &str) -> Ws {
 
 /// Opens a WebRTC session with a valid key and model (plus `extra` query parameters).
 pub async fn session(addr: SocketAddr, extra: &str) -> Ws {
-    connect(addr, &format!("/v1/stream?api_key=test-key&model=mirage{extra}")).await
+    connect(
+        addr,
+        &format!("/v1/stream?api_key=test-key&model=mirage{extra}"),
+    )
+    .await
 }
 
 /// The next frame, raw: `Some(text)` for text, `None` when the socket closed.
 pub async fn next_text(ws: &mut Ws) -> Option<String> {
     loop {
-        let msg = tokio::time::timeout(STEP, ws.next()).await.expect("a frame in time");
+        let msg = tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("a frame in time");
         match msg {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
             Some(Ok(Message::Text(t))) => return Some(t.to_string()),
@@ -66,11 +81,17 @@ pub async fn next_text(ws: &mut Ws) -> Option<String> {
 /// The next JSON message, `None` when the socket closed.
 pub async fn next_json(ws: &mut Ws) -> Option<Value> {
     let text = next_text(ws).await?;
-    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}")))
+    Some(
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("server sent non-JSON {text:?}: {e}")),
+    )
 }
 
 fn periodic(v: &Value) -> bool {
-    matches!(v["type"].as_str(), Some("metrics_report" | "generation_tick"))
+    matches!(
+        v["type"].as_str(),
+        Some("metrics_report" | "generation_tick")
+    )
 }
 
 /// The next message that is not periodic (`metrics_report`, `generation_tick`).
@@ -85,7 +106,9 @@ pub async fn next_event(ws: &mut Ws) -> Option<Value> {
 
 /// The next non-periodic message, which must be of type `ty`.
 pub async fn expect_type(ws: &mut Ws, ty: &str) -> Value {
-    let v = next_event(ws).await.unwrap_or_else(|| panic!("socket closed while waiting for {ty}"));
+    let v = next_event(ws)
+        .await
+        .unwrap_or_else(|| panic!("socket closed while waiting for {ty}"));
     assert_eq!(v["type"], ty, "expected {ty}, got {v}");
     v
 }
@@ -93,7 +116,10 @@ pub async fn expect_type(ws: &mut Ws, ty: &str) -> Value {
 /// Reads the `session_id` that opens every session.
 pub async fn expect_session_id(ws: &mut Ws) -> String {
     let v = expect_type(ws, "session_id").await;
-    v["session_id"].as_str().expect("session_id string").to_string()
+    v["session_id"]
+        .as_str()
+        .expect("session_id string")
+        .to_string()
 }
 
 /// Asserts the server closes the socket next, with no further non-periodic message.
@@ -109,7 +135,9 @@ pub async fn expect_quiet(ws: &mut Ws, d: Duration) {
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return,
-            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => panic!("socket closed"),
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                panic!("socket closed")
+            }
             Ok(Some(Ok(Message::Text(t)))) => {
                 let v: Value = serde_json::from_str(&t).expect("json");
                 assert!(periodic(&v), "expected quiet, got {v}");
@@ -126,7 +154,9 @@ pub async fn send(ws: &mut Ws, v: Value) {
 
 /// Sends a raw text frame.
 pub async fn send_raw(ws: &mut Ws, text: &str) {
-    ws.send(Message::text(text.to_string())).await.expect("send");
+    ws.send(Message::text(text.to_string()))
+        .await
+        .expect("send");
 }
 
 /// `GET path` with extra header lines; returns status and body.
@@ -139,9 +169,120 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut buf)).await.expect("response in time").expect("read");
+    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
+}
+
+/// `GET path`; returns status, headers (names lowercase) and body.
+pub async fn http_get_full(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// The value of header `name` (lowercase) in `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// An IVS session that got its `ivs_stage_ready`.
+pub struct IvsSession {
+    pub ws: Ws,
+    pub sid: String,
+    pub stage_id: String,
+    pub client_token: String,
+    pub client_participant_id: String,
+}
+
+/// Opens `/v1/stream-ivs` (plus `extra` query parameters) and reads `session_id` and
+/// `ivs_stage_ready`.
+pub async fn ivs_session(addr: SocketAddr, extra: &str) -> IvsSession {
+    let mut ws = connect(
+        addr,
+        &format!("/v1/stream-ivs?api_key=k&model=mirage{extra}"),
+    )
+    .await;
+    let sid = expect_session_id(&mut ws).await;
+    let ready = expect_type(&mut ws, "ivs_stage_ready").await;
+    let stage_id = ready["stage_arn"]
+        .as_str()
+        .expect("stage_arn")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    IvsSession {
+        ws,
+        sid,
+        stage_id,
+        client_token: ready["client_token"]
+            .as_str()
+            .expect("client_token")
+            .to_string(),
+        client_participant_id: ready["client_publish_participant_id"]
+            .as_str()
+            .expect("participant id")
+            .to_string(),
+    }
+}
+
+/// Opens the stage signaling of `stage_id` and sends `join` with `token`.
+pub async fn stage_join(addr: SocketAddr, stage_id: &str, token: &str) -> Ws {
+    let mut ws = connect(addr, &format!("/v1/stage/{stage_id}/signal")).await;
+    send(&mut ws, serde_json::json!({"type": "join", "token": token})).await;
+    ws
+}
+
+/// A viewer token of session `sid`.
+pub async fn ivs_viewer_token(addr: SocketAddr, sid: &str) -> (String, String) {
+    let (status, body) = http_get(
+        addr,
+        &format!("/v1/subscribe-ivs/{sid}"),
+        &[("x-api-key", "k")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    (
+        v["subscribe_token"].as_str().unwrap().to_string(),
+        v["server_publish_participant_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
 }

@@ -1,0 +1,184 @@
+//! A str0m peer connection on its own loopback UDP socket, standing in for a browser in the
+//! media tests: it sends synthetic VP8 frames and Opus packets and records what it gets.
+
+use super::Ws;
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A synthetic VP8 keyframe: a valid frame tag and start code (320×240), then a payload
+/// naming the frame, padded to `len` bytes (several RTP packets when large).
+pub fn vp8_frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00];
+    f.extend_from_slice(format!("MARKER-{seq:08}-").as_bytes());
+    while f.len() < len {
+        f.push((f.len() % 251) as u8);
+    }
+    f
+}
+
+/// What a client received.
+#[derive(Default)]
+pub struct Received {
+    pub video: Vec<(Instant, Vec<u8>)>,
+    pub audio: usize,
+    pub keyframe_requests: usize,
+    pub connected: bool,
+}
+
+/// A str0m peer connection driven on its own loopback UDP socket.
+pub struct Client {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    video: Mid,
+    audio: Mid,
+    pending: Option<SdpPendingOffer>,
+}
+
+impl Client {
+    pub async fn new(dir: Direction) -> (Client, String) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_vp8(true)
+            .enable_opus(true, false)
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, dir, None, None, None);
+        let audio = api.add_media(MediaKind::Audio, dir, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        (
+            Client {
+                rtc,
+                socket,
+                local,
+                video,
+                audio,
+                pending: Some(pending),
+            },
+            offer.to_sdp_string(),
+        )
+    }
+
+    pub fn accept(&mut self, answer_sdp: &str) {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).unwrap();
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending.take().unwrap(), answer)
+            .unwrap();
+    }
+
+    /// Runs for `d`, sending one video frame every 40 ms (and an audio packet every 20 ms)
+    /// when `send` is on; frame `i` is `vp8_frame(i, size(i))`.
+    pub async fn run(
+        &mut self,
+        d: Duration,
+        send: bool,
+        sent: &Mutex<Vec<Vec<u8>>>,
+        got: &Mutex<Received>,
+    ) {
+        let end = Instant::now() + d;
+        let mut buf = vec![0u8; 2000];
+        let (mut next_video, mut next_audio, mut n) = (Instant::now(), Instant::now(), 0u32);
+        let start = Instant::now();
+        while Instant::now() < end {
+            let now = Instant::now();
+            if send && got.lock().unwrap().connected {
+                if now >= next_video {
+                    next_video = now + Duration::from_millis(40);
+                    let frame = vp8_frame(n, if n % 5 == 0 { 3000 } else { 600 });
+                    let w = self.rtc.writer(self.video).unwrap();
+                    let pt = w.payload_params().next().unwrap().pt();
+                    let ts = MediaTime::from_90khz((now - start).as_micros() as u64 * 90 / 1000);
+                    w.write(pt, now, ts, frame.clone()).unwrap();
+                    sent.lock().unwrap().push(frame);
+                    n += 1;
+                }
+                if now >= next_audio {
+                    next_audio = now + Duration::from_millis(20);
+                    let w = self.rtc.writer(self.audio).unwrap();
+                    let pt = w.payload_params().next().unwrap().pt();
+                    let ts = MediaTime::new(
+                        (now - start).as_micros() as u64 * 48 / 1000,
+                        str0m::media::Frequency::FORTY_EIGHT_KHZ,
+                    );
+                    w.write(pt, now, ts, vec![0xf8, 0xff, 0xfe]).unwrap();
+                }
+            }
+            // Drain output.
+            let timeout = loop {
+                match self.rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => break t,
+                    Output::Transmit(t) => {
+                        let _ = self.socket.send_to(&t.contents, t.destination).await;
+                    }
+                    Output::Event(e) => {
+                        let mut g = got.lock().unwrap();
+                        match e {
+                            Event::Connected => g.connected = true,
+                            Event::MediaData(m) if m.mid == self.video => {
+                                g.video.push((Instant::now(), m.data.to_vec()))
+                            }
+                            Event::MediaData(m) if m.mid == self.audio => g.audio += 1,
+                            Event::KeyframeRequest(_) => g.keyframe_requests += 1,
+                            _ => {}
+                        }
+                    }
+                }
+            };
+            let wait = timeout
+                .min(next_video.max(now))
+                .min(end)
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            match tokio::time::timeout(wait, self.socket.recv_from(&mut buf)).await {
+                Ok(Ok((n, source))) => {
+                    if let Ok(contents) = buf[..n].try_into() {
+                        let input = Input::Receive(
+                            Instant::now(),
+                            Receive {
+                                proto: Protocol::Udp,
+                                source,
+                                destination: self.local,
+                                contents,
+                            },
+                        );
+                        self.rtc.handle_input(input).unwrap();
+                    }
+                }
+                _ => self
+                    .rtc
+                    .handle_input(Input::Timeout(Instant::now()))
+                    .unwrap(),
+            }
+        }
+    }
+}
+
+/// Collects every JSON message of a socket in the background.
+pub fn collect(ws: Ws) -> Arc<Mutex<Vec<(Instant, Value)>>> {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = out.clone();
+    tokio::spawn(async move {
+        let (_w, mut r) = ws.split();
+        while let Some(Ok(m)) = r.next().await {
+            if let Message::Text(t) = m {
+                if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                    sink.lock().unwrap().push((Instant::now(), v));
+                }
+            }
+        }
+    });
+    out
+}
