@@ -316,3 +316,25 @@ async fn logger_gets_the_sdk_lines_without_the_key() {
     let e = realtime_video_sdk::web_api::create_realtime_client(o).err().expect("bad logger refused");
     assert!(message(&e).contains("`logger.warn`"), "{}", message(&e));
 }
+
+#[wasm_bindgen_test]
+async fn abort_signal_abandons_a_retrying_connect() {
+    let t = Tracker::install();
+    let mark = t.mark();
+    let camera = fake_camera(false).await;
+    // Refused with a retryable error: without the signal this would retry for ~25 s.
+    let (o, _remote, _cb) = options(r#""fault_refuse": "model overloaded""#);
+    let controller = web_sys::AbortController::new().unwrap();
+    set(&o, "signal", controller.signal());
+    let p = call(&factory("test-key"), "connect", &[camera.into(), o]);
+    sleep(1500).await;
+    let start = now();
+    controller.abort();
+    let e = await_promise(p).await.err().expect("aborted connect rejects");
+    assert_eq!(code(&e), "ABORTED", "{}", message(&e));
+    assert!(now() - start < 500.0, "rejected {} ms after abort()", now() - start);
+    let attempts = t.created(mark, "ws");
+    sleep(3000).await;
+    assert_eq!(t.created(mark, "ws"), attempts, "connect attempts went on after abort()");
+    assert_eq!(t.open_sockets(mark), 0);
+}

@@ -172,7 +172,7 @@ pub fn client_options(v: &Value) -> Result<ClientOptions, SdkError> {
 
 /// The keys of the connect options that the browser layer handles itself (functions,
 /// elements, Blobs, module objects); they are allowed here and otherwise ignored.
-pub const JS_ONLY_CONNECT_KEYS: [&str; 3] = ["onRemoteStream", "customizeOffer", "ivsModule"];
+pub const JS_ONLY_CONNECT_KEYS: [&str; 4] = ["onRemoteStream", "customizeOffer", "ivsModule", "signal"];
 
 /// Checks the data part of the connect options.
 pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {

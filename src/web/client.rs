@@ -142,8 +142,9 @@ impl RealtimeFactory {
     ) -> Promise {
         let (client, logger) = (self.opts.clone(), self.logger.clone());
         future_to_promise(async move {
+            let signal = abort_signal(&options).map_err(|e| err_to_js(&e))?;
             let ctx = prepare(client, logger, stream, &options).await.map_err(|e| err_to_js(&e))?;
-            start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
+            start(ctx, signal).await.map(JsValue::from).map_err(|e| err_to_js(&e))
         })
     }
 
@@ -152,8 +153,9 @@ impl RealtimeFactory {
     pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "SubscribeOptions")] options: JsValue) -> Promise {
         let (client, logger) = (self.opts.clone(), self.logger.clone());
         future_to_promise(async move {
+            let signal = abort_signal(&options).map_err(|e| err_to_js(&e))?;
             let ctx = prepare_viewer(client, logger, &options).map_err(|e| err_to_js(&e))?;
-            start(ctx).await.map(JsValue::from).map_err(|e| err_to_js(&e))
+            start(ctx, signal).await.map(JsValue::from).map_err(|e| err_to_js(&e))
         })
     }
 }
@@ -200,14 +202,14 @@ fn prepare_viewer(client: options::ClientOptions, logger: Logger, o: &JsValue) -
     let on_remote_stream = opt_function(o, "onRemoteStream", "onRemoteStream")?
         .ok_or_else(|| SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"))?;
     // A viewer takes the connect options that apply to receiving (no model, no media in).
-    let mut data = data_of(o, &["onRemoteStream", "ivsModule", "token"]);
+    let mut data = data_of(o, &["onRemoteStream", "ivsModule", "token", "signal"]);
     if let Some(m) = data.as_object_mut() {
-        m.remove("token");
-        m.remove("onRemoteStream");
-        m.remove("ivsModule");
+        for k in ["token", "onRemoteStream", "ivsModule", "signal"] {
+            m.remove(k);
+        }
         for k in ["model", "initialState", "latencyTracking", "extraQueryParams", "transport", "customizeOffer"] {
             if m.contains_key(k) {
-                return Err(SdkError::invalid_option(k, "not a subscribe option (known: token, onRemoteStream, ivsModule, ivsSdkUrl, jitterBufferMinDelay, statsIntervalMs, leaveOnPageHide, reconnect, maxRetries)"));
+                return Err(SdkError::invalid_option(k, "not a subscribe option (known: token, onRemoteStream, signal, ivsModule, ivsSdkUrl, jitterBufferMinDelay, statsIntervalMs, leaveOnPageHide, reconnect, maxRetries)"));
             }
         }
         m.insert("model".into(), "mirage".into());
@@ -260,8 +262,29 @@ fn new_ctx(
     })
 }
 
-async fn start(ctx: Rc<SessionCtx>) -> Result<RealTimeClient> {
+/// The `signal` option: an `AbortSignal` that abandons a connect in progress.
+fn abort_signal(o: &JsValue) -> Result<Option<web_sys::EventTarget>> {
+    let v = get(o, "signal");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !Reflect::has(&v, &"aborted".into()).unwrap_or(false) {
+        return Err(SdkError::invalid_option("signal", "an AbortSignal"));
+    }
+    v.dyn_into::<web_sys::EventTarget>().map(Some).map_err(|_| SdkError::invalid_option("signal", "an AbortSignal"))
+}
+
+async fn start(ctx: Rc<SessionCtx>, signal: Option<web_sys::EventTarget>) -> Result<RealTimeClient> {
     ctx.set_state(State::Connecting);
+    // Aborting the signal abandons this connect (all attempts and retries); it has no
+    // effect once connect() resolved.
+    let _abort = signal.map(|s| {
+        if get(&s, "aborted").as_bool() == Some(true) {
+            ctx.cancel.cancel();
+        }
+        let cancel = ctx.cancel.clone();
+        EventListener::once(&s, "abort", move |_| cancel.cancel())
+    });
     let first = match connect_with_retries(&ctx, false).await {
         Ok(c) => c,
         Err(e) => {

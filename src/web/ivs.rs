@@ -117,7 +117,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
             let s = document.create_element("script").map_err(|e| from_js(ErrorCode::IvsLoadFailed, "could not create a script element", &e))?;
             let _ = s.set_attribute(SCRIPT_MARK, "loading");
             let _ = s.set_attribute("src", url);
-            let _ = s.set_attribute("crossorigin", "anonymous");
+            // No `crossorigin`: a CDN without CORS headers would then fail to load.
             let parent = document.head().map(web_sys::Element::from).or_else(|| document.document_element()).ok_or_else(|| load_error(url, "no document element"))?;
             parent.append_child(&s).map_err(|e| from_js(ErrorCode::IvsLoadFailed, "could not insert the script element", &e))?;
             s
@@ -140,7 +140,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
     let _error = EventListener::once(&script, "error", move |_| {
         let _ = s2.set_attribute(SCRIPT_MARK, "failed");
         if let Some(tx) = t2.borrow_mut().take() {
-            let _ = tx.send(Err("the script could not be loaded (network error, blocked by CSP, or not found)".into()));
+            let _ = tx.send(Err("the script could not be loaded (network error, blocked by CSP or CORS, or not found)".into()));
         }
     });
     match select(rx, TimeoutFuture::new(SDK_LOAD_TIMEOUT_MS)).await {

@@ -417,10 +417,11 @@ impl Connection {
     }
 
     /// Adds remote `tracks` to the one remote stream of this connection (made from `given`
-    /// or new), then hands it to `onRemoteStream` and the `remoteStream` event.
+    /// or new); the first time, hands it to `onRemoteStream` and the `remoteStream` event.
     fn deliver_tracks(&self, ctx: &SessionCtx, tracks: &[MediaStreamTrack], given: Option<MediaStream>) -> Result<()> {
-        let stream = {
+        let (stream, is_new) = {
             let mut rs = self.remote_stream.borrow_mut();
+            let is_new = rs.is_none();
             let s = match (rs.as_ref(), given) {
                 (Some(s), _) => s.clone(),
                 (None, Some(s)) => s,
@@ -432,8 +433,12 @@ impl Connection {
                 }
             }
             *rs = Some(s.clone());
-            s
+            (s, is_new)
         };
+        // Once per connection: later tracks join the stream the page already has.
+        if !is_new {
+            return Ok(());
+        }
         if let Some(f) = &ctx.on_remote_stream {
             if let Err(e) = f.call1(&JsValue::NULL, &stream) {
                 ctx.logger.error("onRemoteStream threw", &e);
@@ -883,7 +888,7 @@ pub async fn connect_with_retries(ctx: &Rc<SessionCtx>, reconnecting: bool) -> R
             let a = Box::pin(attempt(ctx));
             match select(a, ctx.cancel.cancelled()).await {
                 Either::Left((r, _)) => r,
-                Either::Right(_) => Err(SdkError::new(ErrorCode::Aborted, "disconnect() was called")),
+                Either::Right(_) => Err(SdkError::new(ErrorCode::Aborted, "the connect was abandoned (disconnect() or the abort signal)")),
             }
         };
         match r {
@@ -1039,8 +1044,12 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
                 let data: &StallChange = &change;
                 ctx.diagnostic("videoStall", data);
             }
-            let pair = serde_json::to_string(&snap.connection.selected_candidate_pair).ok();
-            if pair.is_some() && pair != last_pair && snap.connection.selected_candidate_pair.is_some() {
+            // A change of pair (id and ends), not of its counters.
+            let pair = snap.connection.selected_candidate_pair.as_ref().map(|p| {
+                let end = |c: &Option<_>| serde_json::to_string(c).unwrap_or_default();
+                format!("{}|{}|{}", p.id, end(&p.local), end(&p.remote))
+            });
+            if pair.is_some() && pair != last_pair {
                 ctx.diagnostic("selectedCandidatePair", &snap.connection.selected_candidate_pair);
                 last_pair = pair;
             }

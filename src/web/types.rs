@@ -79,6 +79,8 @@ export interface ConnectOptions {
   reconnect?: boolean;
   /** Retries after a failed connect attempt, with backoff 1 s, 2 s, 4 s... up to 10 s (default 5). */
   maxRetries?: number;
+  /** Abandons the connect (every attempt and retry) when aborted; connect() rejects with ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface SubscribeOptions {
@@ -92,6 +94,7 @@ export interface SubscribeOptions {
   leaveOnPageHide?: boolean;
   reconnect?: boolean;
   maxRetries?: number;
+  signal?: AbortSignal;
 }
 
 export interface ErrorEvent {
