@@ -178,6 +178,82 @@ impl LatencyReport {
     }
 }
 
+/// Kind of a [`ProbeEvent`]: what became of one probe, with out-of-order arrivals told
+/// apart from in-order ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProbeEventKind {
+    /// Read back in order.
+    Received,
+    /// Read back after a later probe.
+    OutOfOrder,
+    /// Not read back within the TTL (or pushed out of the pending set).
+    Lost,
+    /// A marker was found but could not be decoded.
+    Corrupted,
+}
+
+/// The `pixelLatencyEvent` payload: one outcome, `{kind, seq, latencyMs, timestamp}` with
+/// `seq` `null` for a corrupted read and `latencyMs` `null` unless the probe was read back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeEvent {
+    /// What happened.
+    pub kind: ProbeEventKind,
+    /// The probe's sequence number, when known.
+    pub seq: Option<u16>,
+    /// Read time − send time, ms, for a probe read back.
+    pub latency_ms: Option<f64>,
+    /// When the outcome was observed, on the tracker's clock (ms).
+    pub timestamp: f64,
+}
+
+impl ProbeEvent {
+    /// The event of `outcome`, observed at `now_ms`.
+    pub fn from_outcome(outcome: ProbeOutcome, now_ms: f64) -> Self {
+        let (kind, seq, latency_ms) = match outcome {
+            ProbeOutcome::Received { seq, latency_ms, out_of_order: false } => (ProbeEventKind::Received, Some(seq), Some(latency_ms)),
+            ProbeOutcome::Received { seq, latency_ms, out_of_order: true } => (ProbeEventKind::OutOfOrder, Some(seq), Some(latency_ms)),
+            ProbeOutcome::Lost { seq } => (ProbeEventKind::Lost, Some(seq), None),
+            ProbeOutcome::Corrupted => (ProbeEventKind::Corrupted, None, None),
+        };
+        ProbeEvent { kind, seq, latency_ms, timestamp: now_ms }
+    }
+}
+
+/// The composite latency estimate (`compositeLatency` payload): client STUN round trip +
+/// the server's round trip to the client + its pipeline latency. An unknown client RTT
+/// counts as 0 (`shared/PROTOCOL.md`); unknown server figures are `null` and count as 0 in
+/// the total.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompositeLatency {
+    /// Sum of the three parts, ms.
+    pub total_ms: f64,
+    /// Client-side round-trip time of the selected candidate pair, ms (0 when unknown).
+    pub client_rtt_ms: f64,
+    /// Server-measured round-trip time (`rtt_ms` of `metrics_report`), ms.
+    pub server_rtt_ms: Option<f64>,
+    /// Server pipeline latency (`pipeline_latency_ms` of `metrics_report`), ms.
+    pub pipeline_latency_ms: Option<f64>,
+}
+
+impl CompositeLatency {
+    /// Combines the parts; negative or non-finite figures count as unknown.
+    pub fn new(client_rtt_ms: Option<f64>, server_rtt_ms: Option<f64>, pipeline_latency_ms: Option<f64>) -> Self {
+        let known = |v: Option<f64>| v.filter(|x| x.is_finite() && *x >= 0.0);
+        let client_rtt_ms = known(client_rtt_ms).unwrap_or(0.0);
+        let server_rtt_ms = known(server_rtt_ms);
+        let pipeline_latency_ms = known(pipeline_latency_ms);
+        CompositeLatency {
+            total_ms: client_rtt_ms + server_rtt_ms.unwrap_or(0.0) + pipeline_latency_ms.unwrap_or(0.0),
+            client_rtt_ms,
+            server_rtt_ms,
+            pipeline_latency_ms,
+        }
+    }
+}
+
 /// One probe in flight.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -240,6 +316,17 @@ impl LatencyTracker {
     /// Probes in flight.
     pub fn pending_count(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Forgets every probe in flight without counting it lost, and returns how many there
+    /// were. For probes that could not have been read: stamped while no transport carried
+    /// them, or while nobody was reading the output (before reading starts, while
+    /// reconnecting). A later read of a forgotten probe is ignored like an unknown one.
+    pub fn clear_pending(&mut self) -> usize {
+        let n = self.pending.len();
+        self.pending.clear();
+        self.evicted.clear();
+        n
     }
 
     /// Counts since creation.
@@ -750,5 +837,51 @@ mod tests {
         let seq = t.start_probe(10.0);
         stamp_strip(&mut strip, seq).unwrap();
         assert_eq!(t.on_read(read_strip(&strip), 95.0), received(seq, 85.0, false));
+    }
+
+    #[test]
+    fn clear_pending_forgets_without_loss() {
+        let mut t = LatencyTracker::new(LatencyConfig { max_pending: 2, ..LatencyConfig::default() }, 0.0);
+        let a = t.start_probe(0.0);
+        for _ in 0..3 {
+            t.start_probe(1.0);
+        }
+        assert_eq!(t.totals().lost, 2, "two pushed out by the bound");
+        assert_eq!(t.clear_pending(), 2);
+        assert_eq!(t.pending_count(), 0);
+        assert!(t.expire(120_000.0).is_empty(), "nothing left to lose, eviction notices dropped too");
+        assert_eq!(t.on_read(MarkerRead::Seq(a), 2.0), None, "a forgotten probe reads as unknown");
+        assert_eq!(t.totals().lost, 2);
+        let next = t.start_probe(3.0);
+        assert_eq!(t.on_read(MarkerRead::Seq(next), 13.0), received(next, 10.0, false));
+    }
+
+    #[test]
+    fn probe_event_shapes() {
+        let ev = |o| serde_json::to_value(ProbeEvent::from_outcome(o, 42.0)).unwrap();
+        assert_eq!(
+            ev(ProbeOutcome::Received { seq: 3, latency_ms: 80.0, out_of_order: false }),
+            json!({"kind": "received", "seq": 3, "latencyMs": 80.0, "timestamp": 42.0})
+        );
+        assert_eq!(
+            ev(ProbeOutcome::Received { seq: 2, latency_ms: 90.0, out_of_order: true }),
+            json!({"kind": "outOfOrder", "seq": 2, "latencyMs": 90.0, "timestamp": 42.0})
+        );
+        assert_eq!(ev(ProbeOutcome::Lost { seq: 7 }), json!({"kind": "lost", "seq": 7, "latencyMs": null, "timestamp": 42.0}));
+        assert_eq!(ev(ProbeOutcome::Corrupted), json!({"kind": "corrupted", "seq": null, "latencyMs": null, "timestamp": 42.0}));
+    }
+
+    #[test]
+    fn composite_latency_sums_known_parts() {
+        let c = CompositeLatency::new(Some(12.0), Some(20.0), Some(35.5));
+        assert_eq!(c.total_ms, 67.5);
+        assert_eq!(
+            serde_json::to_value(c).unwrap(),
+            json!({"totalMs": 67.5, "clientRttMs": 12.0, "serverRttMs": 20.0, "pipelineLatencyMs": 35.5})
+        );
+        let c = CompositeLatency::new(None, Some(20.0), None);
+        assert_eq!((c.total_ms, c.client_rtt_ms, c.pipeline_latency_ms), (20.0, 0.0, None), "unknown client RTT counts 0");
+        let c = CompositeLatency::new(Some(f64::NAN), Some(-1.0), Some(f64::INFINITY));
+        assert_eq!(c, CompositeLatency { total_ms: 0.0, client_rtt_ms: 0.0, server_rtt_ms: None, pipeline_latency_ms: None });
     }
 }

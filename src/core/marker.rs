@@ -256,6 +256,34 @@ pub fn read_strip(strip: &[u8]) -> MarkerRead {
     read(strip, MARKER_WIDTH, MARKER_HEIGHT)
 }
 
+/// The gray values of the strip for `seq`, row by row (every row is the same), for frames
+/// that are not RGBA: the luma plane of a YUV frame takes [`gray_to_luma`] of each.
+pub fn strip_gray(seq: u16) -> [u8; MARKER_WIDTH] {
+    let word = row_word(seq);
+    let mut row = [0u8; MARKER_WIDTH];
+    let mut mask = 1u32 << (MARKER_WIDTH - 1);
+    for v in row.iter_mut() {
+        *v = if word & mask != 0 { BIT_ONE } else { BIT_ZERO };
+        mask >>= 1;
+    }
+    row
+}
+
+/// The luma (Y) value that shows as gray `v` once converted back to RGB: `v` itself for
+/// full-range video, `16 + v * 219 / 255` (rounded) for limited ("TV") range. With neutral
+/// chroma (128) every YUV matrix gives R = G = B.
+pub fn gray_to_luma(v: u8, full_range: bool) -> u8 {
+    if full_range {
+        v
+    } else {
+        // At most 16 + 219 = 235: fits in u8.
+        (16 + (u32::from(v) * 219 + 127) / 255) as u8
+    }
+}
+
+/// Chroma value of gray (no color) in YUV.
+pub const NEUTRAL_CHROMA: u8 = 128;
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -601,6 +629,29 @@ mod tests {
                 s[bad_row * ROW_BYTES..(bad_row + 1) * ROW_BYTES].copy_from_slice(&garbage);
                 prop_assert_eq!(read_strip(&s), MarkerRead::Seq(seq));
             }
+        }
+    }
+
+    #[test]
+    fn strip_gray_matches_the_rgba_stamp() {
+        for seq in [0u16, 1, 0x1234, 0x8000, 0xFFFF] {
+            let s = strip_for(seq);
+            let reds: Vec<u8> = s.chunks(4).take(MARKER_WIDTH).map(|p| p[0]).collect();
+            assert_eq!(strip_gray(seq).to_vec(), reds, "seq {seq:#x}");
+        }
+    }
+
+    #[test]
+    fn luma_of_gray_round_trips_through_limited_range() {
+        assert_eq!(gray_to_luma(BIT_ONE, true), BIT_ONE);
+        assert_eq!(gray_to_luma(0, false), 16);
+        assert_eq!(gray_to_luma(255, false), 235);
+        for v in [BIT_ZERO, BIT_ONE] {
+            // Limited-range expansion back to RGB: (Y - 16) * 255 / 219.
+            let y = f64::from(gray_to_luma(v, false));
+            let back = ((y - 16.0) * 255.0 / 219.0).round();
+            assert!((back - f64::from(v)).abs() <= 1.0, "{v} -> {y} -> {back}");
+            assert_eq!(back >= f64::from(THRESHOLD), v == BIT_ONE);
         }
     }
 }

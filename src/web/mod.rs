@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod ivs;
+pub mod latency;
 pub mod log;
 pub mod marker;
 pub mod session;
