@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what it needs first (scripts/setup.sh).
-.PHONY: demo test setup pkg bench
+.PHONY: demo test setup pkg bench e2e
 
 demo: ## set up, build, run the reference server with the test page
 	bash scripts/demo.sh
@@ -16,3 +16,9 @@ pkg: ## build the npm package into pkg/ and print its size
 
 bench: ## per-frame costs of the marker codec
 	cargo run --release --example bench_marker
+
+e2e: ## build, then run the test page's end-to-end tests (headless Chromium, loopback only)
+	bash scripts/setup.sh
+	bash scripts/build-pkg.sh
+	cargo build --profile server -p realtime-reference-server
+	bash scripts/e2e-tests.sh

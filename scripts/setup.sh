@@ -43,11 +43,12 @@ else
   cargo install -q wasm-pack --version "=$wp" --force
 fi
 
-# 4. npm tools: wasm-opt (binaryen), tsc, and the real IVS SDK for the browser tests.
+# 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests, and
+#    playwright-core for the end-to-end tests of the test page.
 mkdir -p .tools
 [ -f .tools/package.json ] || echo '{"name":"realtime-sdk-tools","private":true}' > .tools/package.json
 want=()
-for name in binaryen typescript amazon-ivs-web-broadcast; do
+for name in binaryen typescript amazon-ivs-web-broadcast playwright-core; do
   v=$(pin tools "$name")
   have=$(node -p "try{require('./.tools/node_modules/$name/package.json').version}catch(e){''}")
   [ "$have" = "$v" ] || want+=("$name@$v")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: native unit and server tests, the package build, and the
-# browser suites (headless Chromium + the reference server) inside a private,
-# loopback-only network namespace. Prints one closing line: "N passed, N failed".
+# browser suites (headless Chromium + the reference server) and the test page's end-to-end
+# tests inside a private, loopback-only network namespace. Prints one closing line: "N passed, N failed".
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -29,6 +29,9 @@ scripts/wasm-env.sh cargo test --target wasm32-unknown-unknown --tests --no-run 
 
 say "browser tests: run in a loopback-only network namespace"
 unshare --net bash scripts/browser-tests.sh 2>&1 | tee "$logs/browser.log"
+
+say "test page end to end: headless Chromium (playwright-core) in a loopback-only network namespace"
+unshare --net bash scripts/e2e-tests.sh 2>&1 | tee "$logs/e2e.log"
 
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(

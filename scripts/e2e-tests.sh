@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# End-to-end tests of the test page (www/) in headless Chromium (Debian's, driven by
+# playwright-core from .tools/): starts the reference server on 127.0.0.1:$E2E_PORT with
+# www/ and pkg/, runs e2e/page.spec.mjs against it, and stops the server. Ends with the line
+# "test result: ok. N passed; M failed; ..." that scripts/test.sh sums.
+#   unshare --net bash scripts/e2e-tests.sh 2>&1 | tee target/test-logs/e2e.log
+# Runs in a loopback-only network namespace (re-executes itself in one when started
+# outside), as root. Build first, outside it: `bash scripts/build-pkg.sh` and
+# `cargo build --profile server -p realtime-reference-server`.
+# Environment: E2E_PORT (8788), E2E_PKG (pkg: the package served at /pkg/),
+# E2E_ENABLE=ivs,latency (run the cases marked pending),
+# E2E_VERBOSE=1 (print the page's console errors). Screenshots go to test-artifacts/.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+if ip -o link show | grep -qv ': lo:'; then
+  exec unshare --net bash "$0" "$@"
+fi
+ip link set lo up
+
+port=${E2E_PORT:-8788}
+pkg=${E2E_PKG:-pkg}
+server="$root/target/server/realtime-reference-server"
+for need in "$server" "$pkg/realtime_video_sdk.js" .tools/node_modules/playwright-core/package.json /usr/bin/chromium; do
+  [ -e "$need" ] || { echo "e2e-tests: missing $need (build the package and the server, run scripts/setup.sh)" >&2; exit 2; }
+done
+mkdir -p "$root/target/test-logs"
+server_log="$root/target/test-logs/e2e-server.txt"
+"$server" --host 127.0.0.1 --port "$port" --www www --pkg "$pkg" > "$server_log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$server_log"; exit 1; }
+  sleep 0.1
+done
+
+say "page tests against http://127.0.0.1:$port/ (server log: ${server_log#"$root"/})"
+export E2E_BASE="http://127.0.0.1:$port"
+timeout "${E2E_TIMEOUT:-900}" node \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=./e2e/summary.mjs --test-reporter-destination=stdout \
+  e2e/page.spec.mjs

@@ -1,0 +1,128 @@
+// What the live panels show: rows of the stats panel taken from a `stats` event, the server
+// metrics, latency payloads, and the formatting of numbers. Plain functions, no DOM.
+
+const DASH = "—";
+
+/** The first of `names` that is a finite number in `obj`, else null. */
+export function num(obj, ...names) {
+  if (!obj || typeof obj !== "object") return null;
+  for (const n of names) {
+    const v = obj[n];
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+  }
+  return null;
+}
+
+export function fixed(v, digits = 1, unit = "") {
+  return v == null ? DASH : `${v.toFixed(digits)}${unit}`;
+}
+
+export function integer(v, unit = "") {
+  return v == null ? DASH : `${Math.round(v)}${unit}`;
+}
+
+/** Bits per second → "1.23 Mbit/s" / "456 kbit/s". */
+export function bitrate(bps) {
+  if (bps == null) return DASH;
+  return bps >= 1e6 ? `${(bps / 1e6).toFixed(2)} Mbit/s` : `${Math.round(bps / 1e3)} kbit/s`;
+}
+
+function size(o) {
+  return o && o.frameWidth && o.frameHeight ? `${o.frameWidth}×${o.frameHeight}` : DASH;
+}
+
+function seconds(s) {
+  return s == null ? DASH : `${(s * 1000).toFixed(1)} ms`;
+}
+
+function candidate(c) {
+  if (!c) return "?";
+  const where = c.address != null ? `${c.address}:${c.port ?? "?"}` : "?";
+  return `${where} ${c.protocol ?? ""} ${c.candidateType ?? ""}`.trim();
+}
+
+/** "local → remote" of a selected candidate pair. */
+export function pair(p) {
+  return p ? `${candidate(p.local)} → ${candidate(p.remote)}` : DASH;
+}
+
+/** Rows of the stats panel: [key, label, text] from one `stats` event. */
+export function statsRows(s) {
+  const v = s?.video ?? null;
+  const o = s?.outboundVideo ?? null;
+  const a = s?.audio ?? null;
+  const c = s?.connection ?? null;
+  return [
+    ["inFps", "inbound fps", fixed(num(v, "framesPerSecond"))],
+    ["inSize", "inbound resolution", size(v)],
+    ["inBitrate", "inbound video bitrate", bitrate(num(v, "bitrate"))],
+    ["inLost", "inbound packets lost", integer(num(v, "packetsLost"))],
+    ["inJitter", "inbound jitter", seconds(num(v, "jitter"))],
+    ["jitterBuffer", "jitter buffer delay", fixed(num(v, "jitterBufferDelayMs"), 1, " ms")],
+    ["inFreezes", "freezes", integer(num(v, "freezeCount"))],
+    ["outFps", "outbound fps", fixed(num(o, "framesPerSecond"))],
+    ["outSize", "outbound resolution", size(o)],
+    ["outBitrate", "outbound video bitrate", bitrate(num(o, "bitrate"))],
+    ["outLimit", "quality limitation", o?.qualityLimitationReason ?? DASH],
+    ["audioBitrate", "inbound audio bitrate", bitrate(num(a, "bitrate"))],
+    ["rtt", "round-trip time", seconds(num(c, "currentRoundTripTime"))],
+    ["outAvailable", "available outgoing bitrate", bitrate(num(c, "availableOutgoingBitrate"))],
+    ["pair", "selected candidate pair", pair(c?.selectedCandidatePair)],
+  ];
+}
+
+/** Rows of the server metrics panel: [key, text] for every field the server sent. */
+export function metricsRows(m) {
+  if (!m || typeof m !== "object") return [];
+  return Object.entries(m).map(([k, v]) => [k, typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v == null ? DASH : String(v)]);
+}
+
+/** Glass-to-glass latency, ms, of a `pixelLatency` event (null when it carries none). */
+export function pixelLatencyMs(e) {
+  return num(e, "latencyMs", "latency_ms", "e2eLatencyMs", "avgLatencyMs");
+}
+
+/** Total latency, ms, of a `compositeLatency` event, and its parts as text. */
+export function compositeLatency(e) {
+  const total = num(e, "totalMs", "total_ms", "latencyMs");
+  const parts = [
+    ["client RTT", num(e, "clientRttMs", "client_rtt_ms")],
+    ["server RTT", num(e, "serverRttMs", "server_rtt_ms")],
+    ["pipeline", num(e, "pipelineLatencyMs", "pipeline_latency_ms")],
+  ]
+    .filter(([, v]) => v != null)
+    .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+    .join(", ");
+  return { total, parts };
+}
+
+/** Text of a `pixelLatencyReport`: the period's figures. */
+export function latencyReport(r) {
+  const ms = (k) => (num(r, k) == null ? DASH : `${num(r, k).toFixed(0)} ms`);
+  const rate = num(r, "deliveryRate");
+  return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
+}
+
+/** Text of a `diagnostic` event's data for the log. */
+export function diagnosticText(d) {
+  const data = d?.data;
+  switch (d?.kind) {
+    case "selectedCandidatePair":
+      return pair(data);
+    case "phaseTiming":
+      return `${data?.phase ?? "?"} ${fixed(num(data, "durationMs"), 0, " ms")}`;
+    default:
+      return brief(data);
+  }
+}
+
+/** One-line text of any payload for the log (objects as compact JSON). */
+function brief(data) {
+  if (data == null) return "";
+  if (typeof data !== "object") return String(data);
+  try {
+    return JSON.stringify(data);
+  } catch {
+    return String(data);
+  }
+}
