@@ -174,6 +174,15 @@ pub fn client_options(v: &Value) -> Result<ClientOptions, SdkError> {
 /// elements, Blobs, module objects); they are allowed here and otherwise ignored.
 pub const JS_ONLY_CONNECT_KEYS: [&str; 4] = ["onRemoteStream", "customizeOffer", "ivsModule", "signal"];
 
+/// A number as JavaScript's `String(n)` writes it: integers without a fraction (a JS
+/// number arrives as a float, and `3000` must not become `3000.0`).
+fn js_number_string(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+        _ => n.to_string(),
+    }
+}
+
 /// Checks the data part of the connect options.
 pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {
     let m = obj(v, "options")?;
@@ -259,7 +268,7 @@ pub fn connect_options(v: &Value) -> Result<ConnectOptions, SdkError> {
             for (k, v) in q {
                 let value = match v {
                     Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
+                    Value::Number(n) => js_number_string(n),
                     Value::Bool(b) => b.to_string(),
                     _ => return Err(SdkError::invalid_option(&format!("extraQueryParams.{k}"), "a string, number or boolean")),
                 };
@@ -346,7 +355,7 @@ mod tests {
             "transport": "ivs",
             "initialState": {"prompt": {"text": "a cat", "enhance": false}},
             "latencyTracking": {"pixelMarker": true, "composite": false, "probeIntervalMs": 0},
-            "extraQueryParams": {"a": "b", "n": 3},
+            "extraQueryParams": {"a": "b", "n": 3, "f": 3000.0, "h": 0.5},
             "jitterBufferMinDelay": 100,
             "statsIntervalMs": 500,
             "onRemoteStream": null,
@@ -356,7 +365,7 @@ mod tests {
         assert_eq!(o.transport, Transport::Ivs);
         assert_eq!(o.initial_prompt, Some(InitialPrompt { text: "a cat".into(), enhance: false }));
         assert_eq!(o.latency, Some(LatencyOptions { composite: false, pixel_marker: true, probe_interval_ms: 0.0 }));
-        assert_eq!(o.extra_query_params, vec![("a".into(), "b".into()), ("n".into(), "3".into())]);
+        assert_eq!(o.extra_query_params, vec![("a".into(), "b".into()), ("f".into(), "3000".into()), ("h".into(), "0.5".into()), ("n".into(), "3".into())]);
         assert_eq!(o.jitter_buffer_min_delay, 100.0);
     }
 

@@ -9,6 +9,7 @@ use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, to_js as err_to_js, Result};
 use crate::web::events::{to_js, Emitter, EVENTS};
 use crate::web::avatar::AvatarAudio;
+use crate::web::latency::{LatencyDeps, LatencySession};
 use crate::web::log::Logger;
 use crate::web::telemetry::Telemetry;
 use crate::web::session::{
@@ -18,7 +19,7 @@ use futures_channel::oneshot;
 use gloo_events::EventListener;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
@@ -187,8 +188,18 @@ async fn prepare(client: options::ClientOptions, logger: Logger, stream: JsValue
     let telemetry = client.telemetry.clone().map(|t| {
         Telemetry::new(t, &client.api_key, &opts.model.name, client.integration.clone(), opts.transport.as_str(), logger.clone())
     });
-    let callbacks = Callbacks { on_remote_stream, customize_offer, ivs_module, avatar_audio };
+    let latency_video = latency_video_option(o)?;
+    let callbacks = Callbacks { on_remote_stream, customize_offer, ivs_module, avatar_audio, latency_video };
     Ok(new_ctx(client, logger, opts, Role::Publisher { stream }, initial, callbacks, telemetry))
+}
+
+/// `latencyTracking.videoElement`: the page's `<video>` showing the output, if given.
+fn latency_video_option(o: &JsValue) -> Result<Option<web_sys::HtmlVideoElement>> {
+    let v = get(&get(o, "latencyTracking"), "videoElement");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into().map(Some).map_err(|_| SdkError::invalid_option("latencyTracking.videoElement", "an HTMLVideoElement"))
 }
 
 fn opt_object(o: &JsValue, k: &str) -> Option<JsValue> {
@@ -216,7 +227,7 @@ fn prepare_viewer(client: options::ClientOptions, logger: Logger, o: &JsValue) -
     }
     let opts = options::connect_options(&data)?;
     let ivs_module = opt_object(o, "ivsModule").map(|m| crate::web::ivs::module_option(&m)).transpose()?;
-    let callbacks = Callbacks { on_remote_stream: Some(on_remote_stream), customize_offer: None, ivs_module, avatar_audio: None };
+    let callbacks = Callbacks { on_remote_stream: Some(on_remote_stream), customize_offer: None, ivs_module, avatar_audio: None, latency_video: None };
     Ok(new_ctx(client, logger, opts, Role::Viewer { token }, InitialState::default(), callbacks, None))
 }
 
@@ -226,6 +237,7 @@ struct Callbacks {
     customize_offer: Option<Function>,
     ivs_module: Option<JsValue>,
     avatar_audio: Option<Rc<AvatarAudio>>,
+    latency_video: Option<web_sys::HtmlVideoElement>,
 }
 
 fn new_ctx(
@@ -237,29 +249,71 @@ fn new_ctx(
     callbacks: Callbacks,
     telemetry: Option<Telemetry>,
 ) -> Rc<SessionCtx> {
-    Rc::new(SessionCtx {
-        model: options.model.clone(),
-        client,
-        options,
-        role,
-        initial,
-        on_remote_stream: callbacks.on_remote_stream,
-        customize_offer: callbacks.customize_offer,
-        ivs_module: callbacks.ivs_module,
-        avatar_audio: RefCell::new(callbacks.avatar_audio),
-        events: Emitter::buffering(logger.clone()),
-        logger,
-        telemetry,
-        state: Cell::new(State::Disconnected),
-        session_id: RefCell::new(None),
-        subscribe_token: RefCell::new(None),
-        conn: RefCell::new(None),
-        pending_prompts: RefCell::new(Vec::new()),
-        pending_image: RefCell::new(None),
-        cancel: CancelToken::new(),
-        wake: RefCell::new(None),
-        _page_listeners: RefCell::new(Vec::new()),
+    Rc::new_cyclic(|weak| {
+        let latency = options.latency.as_ref().map(|lo| latency_session(lo, weak));
+        let role = with_stamper(role, latency.as_ref(), &logger);
+        SessionCtx {
+            model: options.model.clone(),
+            client,
+            options,
+            role,
+            initial,
+            on_remote_stream: callbacks.on_remote_stream,
+            customize_offer: callbacks.customize_offer,
+            ivs_module: callbacks.ivs_module,
+            avatar_audio: RefCell::new(callbacks.avatar_audio),
+            latency,
+            latency_video: callbacks.latency_video,
+            events: Emitter::buffering(logger.clone()),
+            logger,
+            telemetry,
+            state: Cell::new(State::Disconnected),
+            session_id: RefCell::new(None),
+            subscribe_token: RefCell::new(None),
+            conn: RefCell::new(None),
+            pending_prompts: RefCell::new(Vec::new()),
+            pending_image: RefCell::new(None),
+            cancel: CancelToken::new(),
+            wake: RefCell::new(None),
+            _page_listeners: RefCell::new(Vec::new()),
+        }
     })
+}
+
+/// Latency diagnostics that send and emit through the session while it lives.
+fn latency_session(opts: &options::LatencyOptions, ctx: &Weak<SessionCtx>) -> LatencySession {
+    let (w1, w2) = (ctx.clone(), ctx.clone());
+    LatencySession::new(
+        opts,
+        LatencyDeps {
+            send: Rc::new(move |m: ClientMessage| {
+                if let Some(ctx) = w1.upgrade() {
+                    let _ = ctx.send(&m);
+                }
+            }),
+            emit: Rc::new(move |name: &'static str, payload: JsValue| {
+                if let Some(ctx) = w2.upgrade() {
+                    ctx.events.emit(name, payload);
+                }
+            }),
+        },
+    )
+}
+
+/// The publisher's stream with the latency stamper on its video, started now, before the
+/// first connect: every published frame can carry a probe. When the stamper cannot start,
+/// the input is published as it is and probes go over the WebSocket.
+fn with_stamper(role: Role, latency: Option<&LatencySession>, logger: &Logger) -> Role {
+    match (role, latency) {
+        (Role::Publisher { stream: Some(input) }, Some(l)) => match l.start_stamper(&input) {
+            Ok(stamped) => Role::Publisher { stream: Some(stamped) },
+            Err(e) => {
+                logger.warn(&format!("latency: the stamper could not start ({}); probing over the WebSocket instead", e.message));
+                Role::Publisher { stream: Some(input) }
+            }
+        },
+        (role, _) => role,
+    }
 }
 
 /// The `signal` option: an `AbortSignal` that abandons a connect in progress.
@@ -289,6 +343,9 @@ async fn start(ctx: Rc<SessionCtx>, signal: Option<web_sys::EventTarget>) -> Res
         Ok(c) => c,
         Err(e) => {
             ctx.cancel.cancel();
+            if let Some(l) = &ctx.latency {
+                l.stop();
+            }
             ctx.events.close();
             return Err(e);
         }
@@ -341,6 +398,9 @@ fn shutdown(ctx: &Rc<SessionCtx>) {
     fail_pending(ctx, "disconnect() was called");
     ctx.conn.borrow_mut().take();
     ctx.avatar_audio.borrow_mut().take();
+    if let Some(l) = &ctx.latency {
+        l.stop();
+    }
     ctx._page_listeners.borrow_mut().clear();
     ctx.events.deliver();
     ctx.set_state(State::Disconnected);

@@ -20,6 +20,7 @@ use crate::web::error::{from_js, Result};
 use crate::web::events::{to_js, Emitter};
 use crate::web::ivs::{self, Names, StageConn, StageInput, StageRole, StageState};
 use crate::web::avatar::AvatarAudio;
+use crate::web::latency::LatencySession;
 use crate::web::log::Logger;
 use crate::web::telemetry::Telemetry;
 use crate::web::ws::{Ws, WsEvent};
@@ -137,6 +138,12 @@ pub struct SessionCtx {
     /// `live_avatar` without a user stream: the audio `playAudio()` plays into.
     /// Released by `disconnect()`.
     pub avatar_audio: RefCell<Option<Rc<AvatarAudio>>>,
+    /// Latency diagnostics (`latencyTracking`): stamper on the published video from before
+    /// the first connect, reader on the output while connected. Stopped by `disconnect()`.
+    pub latency: Option<LatencySession>,
+    /// `latencyTracking.videoElement`: the page's element showing the output, read
+    /// instead of a hidden one.
+    pub latency_video: Option<web_sys::HtmlVideoElement>,
     pub state: Cell<State>,
     pub session_id: RefCell<Option<String>>,
     pub subscribe_token: RefCell<Option<String>>,
@@ -174,6 +181,13 @@ impl SessionCtx {
     }
 
     /// Changes the state and emits `connectionChange` when it differs.
+    /// Starts reading latency probes on `remote` (the live connection's output).
+    fn start_latency_reading(&self, remote: &MediaStream) {
+        if let Some(l) = &self.latency {
+            l.start_reading(remote, self.latency_video.clone());
+        }
+    }
+
     pub fn set_state(&self, s: State) {
         if self.state.get() != s {
             self.state.set(s);
@@ -444,8 +458,17 @@ impl Connection {
                 ctx.logger.error("onRemoteStream threw", &e);
             }
         }
+        let live = ctx.conn.borrow().as_ref().is_some_and(|c| std::ptr::eq(c.as_ref(), self));
+        if live {
+            ctx.start_latency_reading(&stream);
+        }
         ctx.events.emit("remoteStream", stream.into());
         Ok(())
+    }
+
+    /// The output stream, once the first remote track arrived.
+    fn remote(&self) -> Option<MediaStream> {
+        self.remote_stream.borrow().clone()
     }
 
     async fn send_offer(&self, ctx: &SessionCtx) -> Result<()> {
@@ -682,7 +705,12 @@ async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMe
             let token = SubscribeToken { sid: session_id.clone(), ip: server_ip.clone(), port: *server_port, transport: ctx.transport() };
             *ctx.subscribe_token.borrow_mut() = Some(token.encode());
         }
-        ServerMessage::MetricsReport(r) => ctx.events.emit_data("serverMetrics", r),
+        ServerMessage::MetricsReport(r) => {
+            if let Some(l) = &ctx.latency {
+                l.on_server_metrics(r);
+            }
+            ctx.events.emit_data("serverMetrics", r)
+        }
         // Handed back to the caller: the IVS transport waits for it.
         ServerMessage::IvsStageReady { .. } => {}
     }
@@ -937,9 +965,15 @@ pub async fn supervise(ctx: Rc<SessionCtx>, first: (Rc<Connection>, UnboundedRec
     let (mut conn, mut rx) = first;
     loop {
         *ctx.conn.borrow_mut() = Some(conn.clone());
+        if let Some(remote) = conn.remote() {
+            ctx.start_latency_reading(&remote);
+        }
         spawn_stats(&ctx, &conn);
         let ended = run(&ctx, &conn, &mut rx).await;
         ctx.conn.borrow_mut().take();
+        if let Some(l) = &ctx.latency {
+            l.on_disconnected();
+        }
         drop(conn);
         drop(rx);
         fail_pending(&ctx, "the connection was lost");
@@ -1055,6 +1089,9 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
             }
             if let Some(t) = &ctx.telemetry {
                 t.record_stats(&snap);
+            }
+            if let Some(l) = &ctx.latency {
+                l.on_stats(&snap);
             }
             ctx.events.emit_data("stats", &snap);
         }

@@ -167,10 +167,10 @@ export interface RealtimeEvents {
   stats: StatsEvent;
   serverMetrics: ServerMetricsEvent;
   remoteStream: MediaStream;
-  pixelLatency: unknown;
-  pixelLatencyEvent: unknown;
-  pixelLatencyReport: unknown;
-  compositeLatency: unknown;
+  pixelLatency: PixelLatency;
+  pixelLatencyEvent: PixelLatencyEvent;
+  pixelLatencyReport: PixelLatencyReport;
+  compositeLatency: CompositeLatency;
 }
 
 export type MarkerRead = { kind: "seq"; seq: number } | { kind: "none" } | { kind: "corrupted" };

@@ -573,10 +573,11 @@ pub(super) fn hidden_video(stream: &MediaStream) -> Result<HtmlVideoElement> {
     video.set_autoplay(true);
     let _ = video.set_attribute("playsinline", "");
     let _ = video.set_attribute("aria-hidden", "true");
-    let _ = video.set_attribute(
-        "style",
-        "position:fixed;left:0;top:0;width:2px;height:2px;opacity:0;pointer-events:none;z-index:-1",
-    );
+    // Through the CSSOM, not a `style` attribute: a strict `style-src` blocks the latter.
+    let style = video.style();
+    for (k, v) in [("position", "fixed"), ("left", "0"), ("top", "0"), ("width", "2px"), ("height", "2px"), ("opacity", "0"), ("pointer-events", "none"), ("z-index", "-1")] {
+        let _ = style.set_property(k, v);
+    }
     video.set_src_object(Some(stream));
     let parent = doc.body().ok_or_else(|| SdkError::new(ErrorCode::MediaError, "no document body for the hidden video"))?;
     parent.append_child(&video).map_err(|e| fail("could not attach the hidden video", &e))?;
