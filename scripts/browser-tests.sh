@@ -10,7 +10,9 @@ export CARGO_NET_OFFLINE=true
 
 server="$root/target/server/realtime-reference-server"
 mkdir -p "$root/target/test-logs"
-"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
+# The real amazon-ivs-web-broadcast package (installed by scripts/setup.sh) is served at
+# /vendor/ for tests/web_ivs_real.rs.
+"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg --vendor .tools/node_modules/amazon-ivs-web-broadcast/dist > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
