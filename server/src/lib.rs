@@ -22,6 +22,7 @@ pub mod meter;
 pub mod session;
 pub mod stage;
 pub mod stage_signal;
+pub mod telemetry;
 
 pub use config::{Cli, Config, USAGE};
 
@@ -66,6 +67,8 @@ pub struct AppState {
     pub sessions: Mutex<HashMap<String, SessionEntry>>,
     /// IVS stages.
     pub stages: StageRegistry,
+    /// Telemetry batches received, by session.
+    pub telemetry: telemetry::TelemetryStore,
     /// Turns true on shutdown.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -122,6 +125,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         media,
         sessions: Mutex::new(HashMap::new()),
         stages: StageRegistry::default(),
+        telemetry: telemetry::TelemetryStore::default(),
         shutdown: shutdown_rx.clone(),
     });
     let app = router(state);
@@ -150,6 +154,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/subscribe-ivs/{sid}", get(ivs_viewer_token))
         .route("/v1/stage/{stage_id}", get(stage_info))
         .route("/v1/stage/{stage_id}/signal", get(stage_ws))
+        .route("/v1/telemetry", axum::routing::post(telemetry::post))
+        .route("/v1/telemetry/{sid}", get(telemetry::get))
         .route("/ivs-emulator.js", get(emulator::classic))
         .route("/ivs-emulator.mjs", get(emulator::module));
     let mut paths: Vec<String> = models::all().into_iter().map(|m| m.url_path).collect();
@@ -250,7 +256,7 @@ async fn viewer_ws(
     ws.on_upgrade(move |socket| session::run_viewer(socket, app, sid, q))
 }
 
-fn json_error(status: StatusCode, error: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, error: &str) -> Response {
     (status, Json(serde_json::json!({ "error": error }))).into_response()
 }
 
