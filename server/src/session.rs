@@ -145,13 +145,7 @@ impl Conn {
     }
 
     async fn close(mut self, code: u16, reason: &str) {
-        let _ = self
-            .ws
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        send_close(&mut self.ws, code, reason).await;
     }
 
     /// Sends `error` and closes.
@@ -406,13 +400,7 @@ impl Session {
             1000
         };
         let reason: String = flow.chars().take(100).collect();
-        let _ = conn
-            .ws
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.as_str().into(),
-            })))
-            .await;
+        send_close(&mut conn.ws, code, &reason).await;
         flow
     }
 
@@ -676,6 +664,17 @@ pub async fn run_viewer(
         app.media.close(p);
     }
     conn.close(1000, &reason).await;
+}
+
+
+/// Sends a close frame (errors ignored: the peer may be gone already).
+pub(crate) async fn send_close(ws: &mut WebSocket, code: u16, reason: &str) {
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::stage::{
     StreamKind,
 };
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use realtime_video_sdk::core::protocol::IceCandidateInit;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -226,13 +226,7 @@ impl Socket {
     }
 
     async fn close(mut self, code: u16, reason: &str) {
-        let _ = self
-            .ws
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        crate::session::send_close(&mut self.ws, code, reason).await;
     }
 
     /// The next text frame; `None` when the socket closed.

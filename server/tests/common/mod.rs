@@ -172,6 +172,24 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_full(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// `GET path`; returns status, headers (names lowercase) and body.
+pub async fn http_get_full(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    http_full(addr, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns status, headers (names lowercase)
+/// and body.
+async fn http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let mut s = TcpStream::connect(addr).await.expect("tcp connect");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -182,29 +200,6 @@ pub async fn http_request(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// `GET path`; returns status, headers (names lowercase) and body.
-pub async fn http_get_full(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
-    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     tokio::time::timeout(STEP, s.read_to_end(&mut buf))
