@@ -44,20 +44,11 @@ pub fn now() -> f64 {
     js_sys::Date::now()
 }
 
-/// Chromium's synthetic camera (and microphone), at its default 20 fps.
+/// Chromium's synthetic camera (and microphone).
 pub async fn fake_camera(audio: bool) -> MediaStream {
-    camera_with(&true.into(), audio).await
-}
-
-/// Chromium's synthetic camera at `fps` frames per second.
-pub async fn fake_camera_at(fps: u32) -> MediaStream {
-    camera_with(&obj(&format!(r#"{{"frameRate": {{"exact": {fps}}}}}"#)), false).await
-}
-
-async fn camera_with(video: &JsValue, audio: bool) -> MediaStream {
     let md = web_sys::window().unwrap().navigator().media_devices().unwrap();
     let c = web_sys::MediaStreamConstraints::new();
-    c.set_video(video);
+    c.set_video(&true.into());
     c.set_audio(&audio.into());
     JsFuture::from(md.get_user_media_with_constraints(&c).unwrap()).await.unwrap().dyn_into().unwrap()
 }
