@@ -5,14 +5,6 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { BASE, launch, openPage, waitFor, waitForText, framesOver, statsCell, chartInk, screenshot } from "./lib.mjs";
 
-// Cases waiting for work landing elsewhere: the reason they are skipped, or null once they
-// can run. `E2E_ENABLE=name` runs them anyway.
-const PENDING = {
-  ivs: null,
-  latency: null,
-};
-const enabled = new Set((process.env.E2E_ENABLE ?? "").split(",").filter(Boolean));
-const pending = (what) => (enabled.has(what) ? false : (PENDING[what] ?? false));
 
 const KEY = "e2e-secret-key-7d1f3a";
 const LIVE = /^(connected|generating)$/;
@@ -145,7 +137,7 @@ describe("the page", () => {
 });
 
 describe("the IVS SDK handed in as a module", () => {
-  it("connects with ivsModule (the emulator's ES module) and plays the output", { ...T, skip: pending("ivs") }, async () => {
+  it("connects with ivsModule (the emulator's ES module) and plays the output", T, async () => {
     const { page, problems } = await openPage(browser);
     try {
       await page.selectOption("#transport", "ivs");
@@ -168,14 +160,12 @@ describe("the IVS SDK handed in as a module", () => {
 
 // One session per transport, driven through the page step by step; the steps share the page.
 for (const transport of ["webrtc", "ivs"]) {
-  const skip = transport === "ivs" ? pending("ivs") : false;
-  const step = (name, fn, opts = {}) => it(name, { ...T, skip, ...opts }, fn);
+  const step = (name, fn) => it(name, T, fn);
 
   describe(`a session over ${transport}`, () => {
     let page;
     let problems;
     before(async () => {
-      if (skip) return;
       ({ page, problems } = await openPage(browser));
       await page.fill("#apiKey", KEY);
       await page.selectOption("#transport", transport);
@@ -253,7 +243,7 @@ for (const transport of ["webrtc", "ivs"]) {
       const c = await chartInk(page, "latencyChart");
       assert.ok(inkOf(c) > 10, `latency line drawn: ${JSON.stringify(c)}`);
       await waitForText(page, "#latCompositeValue", /^\d+ ms/);
-    }, { skip: skip || pending("latency") });
+    });
 
     step("shows the prompt acks, and refused prompts with their code", async () => {
       await page.fill("#prompt", "an oil painting");

@@ -8,7 +8,6 @@
 # outside), as root. Build first, outside it: `bash scripts/build-pkg.sh` and
 # `cargo build --profile server -p realtime-reference-server`.
 # Environment: E2E_PORT (8788), E2E_PKG (pkg: the package served at /pkg/),
-# E2E_ENABLE=ivs,latency (run the cases marked pending),
 # E2E_VERBOSE=1 (print the page's console errors). Screenshots go to test-artifacts/.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
