@@ -141,19 +141,7 @@ async fn server_error_during_connect_rejects() {
 #[wasm_bindgen_test]
 async fn socket_closed_mid_session_reconnects() {
     let s = connect_with(r#""fault_close_after_ms": "2500""#).await.expect("connect");
-    let ev = s.events.clone();
-    assert!(wait_until(8000, || ev.states().iter().any(|x| x == "reconnecting")).await, "{:?}", ev.states());
-    assert!(
-        wait_until(15_000, || {
-            let st = ev.states();
-            let i = st.iter().position(|x| x == "reconnecting");
-            i.is_some_and(|i| st[i..].iter().any(|x| x == "connected" || x == "generating"))
-        })
-        .await,
-        "{:?}",
-        ev.states()
-    );
-    assert!(!s.events.diagnostics("reconnect").is_empty());
+    assert_reconnects(&s.events, 8000, 15_000).await;
     call(&s.client, "disconnect", &[]);
 }
 

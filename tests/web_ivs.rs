@@ -155,19 +155,7 @@ async fn ivs_no_server_streams_rejects_in_time() {
 #[wasm_bindgen_test]
 async fn ivs_stage_error_mid_session_reconnects() {
     let s = connect_with(r#""extraQueryParams": {"fault_ivs": "stage_error_after_ms:2500"}"#, false).await.expect("connect");
-    let ev = s.events.clone();
-    assert!(wait_until(10_000, || ev.states().iter().any(|x| x == "reconnecting")).await, "{:?}", ev.states());
-    assert!(
-        wait_until(20_000, || {
-            let st = ev.states();
-            let i = st.iter().position(|x| x == "reconnecting");
-            i.is_some_and(|i| st[i..].iter().any(|x| x == "connected" || x == "generating"))
-        })
-        .await,
-        "{:?}",
-        ev.states()
-    );
-    assert!(!s.events.diagnostics("reconnect").is_empty());
+    assert_reconnects(&s.events, 10_000, 20_000).await;
     call(&s.client, "disconnect", &[]);
 }
 

@@ -97,6 +97,21 @@ impl Recorder {
     }
 }
 
+/// Asserts that the recorded session goes `reconnecting` within `drop_ms`, is live again
+/// (`connected` or `generating`) within `back_ms` after that, and reported `reconnect`
+/// diagnostics.
+pub async fn assert_reconnects(events: &Recorder, drop_ms: u32, back_ms: u32) {
+    assert!(wait_until(drop_ms, || events.states().iter().any(|x| x == "reconnecting")).await, "{:?}", events.states());
+    let back = wait_until(back_ms, || {
+        let st = events.states();
+        let i = st.iter().position(|x| x == "reconnecting");
+        i.is_some_and(|i| st[i..].iter().any(|x| x == "connected" || x == "generating"))
+    })
+    .await;
+    assert!(back, "{:?}", events.states());
+    assert!(!events.diagnostics("reconnect").is_empty());
+}
+
 /// Waits until `f` is true, polling every 100 ms, at most `ms`.
 pub async fn wait_until(ms: u32, mut f: impl FnMut() -> bool) -> bool {
     let end = now() + f64::from(ms);
