@@ -7,7 +7,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use realtime_video_sdk::core::marker::{read, read_strip, stamp, stamp_strip, MarkerRead, STRIP_LEN};
+use realtime_video_sdk::core::marker::{
+    read, read_strip, stamp, stamp_strip, MarkerRead, STRIP_LEN,
+};
 
 const ITERATIONS: u32 = 500_000;
 
@@ -47,7 +49,11 @@ fn main() {
             hits += 1;
         }
     });
-    assert_eq!(hits, 2 * (ITERATIONS + ITERATIONS / 10), "every read must find the marker");
+    assert_eq!(
+        hits,
+        2 * (ITERATIONS + ITERATIONS / 10),
+        "every read must find the marker"
+    );
 
     println!("pixel marker codec, {ITERATIONS} iterations each");
     println!("  stamp  {w}x{h} frame: {stamp_frame:8.1} ns");

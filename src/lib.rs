@@ -19,6 +19,8 @@ mod web;
 #[doc(hidden)]
 pub mod web_api {
     pub use crate::web::client::{create_realtime_client, Models, RealTimeClient, RealtimeFactory};
+    pub use crate::web::latency::{
+        self as latency, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath,
+    };
     pub use crate::web::marker::{read_marker, stamp_marker};
-    pub use crate::web::latency::{self as latency, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath};
 }

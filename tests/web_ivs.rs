@@ -11,7 +11,14 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const EVENTS: &[&str] = &["connectionChange", "error", "generationTick", "diagnostic", "stats", "serverMetrics"];
+const EVENTS: &[&str] = &[
+    "connectionChange",
+    "error",
+    "generationTick",
+    "diagnostic",
+    "stats",
+    "serverMetrics",
+];
 
 struct Session {
     client: JsValue,
@@ -28,7 +35,10 @@ fn emulator_url() -> String {
 /// IVS connect options; `extra` is more JSON members (e.g. fault parameters).
 fn options(extra: &str) -> (JsValue, RemoteStream, Closure<dyn FnMut(JsValue)>) {
     let sep = if extra.is_empty() { "" } else { ", " };
-    let o = obj(&format!(r#"{{"model": "mirage", "transport": "ivs", "ivsSdkUrl": "{}"{sep}{extra}}}"#, emulator_url()));
+    let o = obj(&format!(
+        r#"{{"model": "mirage", "transport": "ivs", "ivsSdkUrl": "{}"{sep}{extra}}}"#,
+        emulator_url()
+    ));
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
@@ -41,13 +51,27 @@ async fn connect_with(extra: &str, audio: bool) -> Result<Session, JsValue> {
     let client = await_promise(call(&factory("test-key"), "connect", &[camera.into(), o])).await?;
     let events = Recorder::default();
     let cbs = events.attach(&client, EVENTS);
-    Ok(Session { client, events, remote, _cbs: cbs, _on_remote: on_remote })
+    Ok(Session {
+        client,
+        events,
+        remote,
+        _cbs: cbs,
+        _on_remote: on_remote,
+    })
 }
 
 /// Waits until everything created after `mark` is closed.
 async fn nothing_left_open(t: &Tracker, mark: usize) {
-    let ok = wait_until(3000, || t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0).await;
-    assert!(ok, "left open: {} peer connections, {} sockets", t.open_peer_connections(mark), t.open_sockets(mark));
+    let ok = wait_until(3000, || {
+        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
+    })
+    .await;
+    assert!(
+        ok,
+        "left open: {} peer connections, {} sockets",
+        t.open_peer_connections(mark),
+        t.open_sockets(mark)
+    );
 }
 
 #[wasm_bindgen_test]
@@ -59,28 +83,57 @@ async fn ivs_camera_comes_back_with_audio_and_acks_work() {
     let stream = s.remote.get().expect("onRemoteStream was called");
     assert!(stream.get_video_tracks().length() >= 1, "no remote video");
     // The input had audio: it was published (the server's participant echoes it back).
-    assert!(stream.get_audio_tracks().length() >= 1, "no remote audio: the microphone track was not published");
+    assert!(
+        stream.get_audio_tracks().length() >= 1,
+        "no remote audio: the microphone track was not published"
+    );
     let video = play(&stream);
-    assert!(wait_until(10_000, || frames(&video) > 10).await, "remote frames did not advance: {}", frames(&video));
+    assert!(
+        wait_until(10_000, || frames(&video) > 10).await,
+        "remote frames did not advance: {}",
+        frames(&video)
+    );
 
     // The initial passthrough was acknowledged (connect resolved); a prompt is too.
-    let r = await_promise(call(&s.client, "setPrompt", &["a watercolor cat".into(), obj(r#"{"enhance": false}"#)])).await;
+    let r = await_promise(call(
+        &s.client,
+        "setPrompt",
+        &["a watercolor cat".into(), obj(r#"{"enhance": false}"#)],
+    ))
+    .await;
     assert!(r.is_ok(), "prompt ack over IVS: {r:?}");
 
-    let token = get(&s.client, "subscribeToken").as_string().expect("subscribeToken");
-    let decoded = realtime_video_sdk::core::token::SubscribeToken::decode(&token).expect("token decodes");
+    let token = get(&s.client, "subscribeToken")
+        .as_string()
+        .expect("subscribeToken");
+    let decoded =
+        realtime_video_sdk::core::token::SubscribeToken::decode(&token).expect("token decodes");
     assert_eq!(decoded.transport.as_str(), "ivs");
 
     sleep(100).await;
     let states = s.events.states();
-    assert_eq!(states.first().map(String::as_str), Some("connecting"), "{states:?}");
-    let stage_states: Vec<String> =
-        s.events.diagnostics("stageConnectionStateChange").iter().filter_map(|d| get(d, "data").as_string()).collect();
-    assert!(stage_states.iter().any(|x| x == "connected"), "{stage_states:?}");
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("connecting"),
+        "{states:?}"
+    );
+    let stage_states: Vec<String> = s
+        .events
+        .diagnostics("stageConnectionStateChange")
+        .iter()
+        .filter_map(|d| get(d, "data").as_string())
+        .collect();
+    assert!(
+        stage_states.iter().any(|x| x == "connected"),
+        "{stage_states:?}"
+    );
 
     call(&s.client, "disconnect", &[]);
     nothing_left_open(&t, mark).await;
-    assert!(t.created(mark, "pc") >= 1, "the stage made no peer connection");
+    assert!(
+        t.created(mark, "pc") >= 1,
+        "the stage made no peer connection"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -91,12 +144,20 @@ async fn ivs_stats_are_reported() {
         ev.of("stats").iter().any(|st| {
             let v = get(st, "video");
             let out = get(st, "outboundVideo");
-            get(&v, "framesPerSecond").as_f64().unwrap_or(0.0) > 0.0 && get(&out, "bitrate").as_f64().unwrap_or(0.0) > 0.0
+            get(&v, "framesPerSecond").as_f64().unwrap_or(0.0) > 0.0
+                && get(&out, "bitrate").as_f64().unwrap_or(0.0) > 0.0
         })
     })
     .await;
-    assert!(ok, "no IVS stats with inbound fps and outbound bitrate ({} stats events)", ev.of("stats").len());
-    assert!(!s.events.of("serverMetrics").is_empty(), "no serverMetrics over IVS");
+    assert!(
+        ok,
+        "no IVS stats with inbound fps and outbound bitrate ({} stats events)",
+        ev.of("stats").len()
+    );
+    assert!(
+        !s.events.of("serverMetrics").is_empty(),
+        "no serverMetrics over IVS"
+    );
     call(&s.client, "disconnect", &[]);
 }
 
@@ -111,10 +172,16 @@ async fn ivs_viewer_receives_the_session_video() {
     set(&o, "token", token);
     set(&o, "onRemoteStream", cb.as_ref().clone());
     let mark = t.mark();
-    let viewer = await_promise(call(&factory("viewer-key"), "subscribe", &[o])).await.expect("IVS subscribe");
+    let viewer = await_promise(call(&factory("viewer-key"), "subscribe", &[o]))
+        .await
+        .expect("IVS subscribe");
     let stream = remote.get().expect("viewer stream");
     let video = play(&stream);
-    assert!(wait_until(10_000, || frames(&video) > 10).await, "IVS viewer frames: {}", frames(&video));
+    assert!(
+        wait_until(10_000, || frames(&video) > 10).await,
+        "IVS viewer frames: {}",
+        frames(&video)
+    );
     call(&viewer, "disconnect", &[]);
     nothing_left_open(&t, mark).await;
     call(&s.client, "disconnect", &[]);
@@ -125,13 +192,19 @@ async fn setup_fault_rejects(fault: &str, code_expected: &str, bound_ms: f64) {
     let t = Tracker::install();
     let mark = t.mark();
     let start = now();
-    let e = connect_with(&format!(r#""maxRetries": 0, "extraQueryParams": {{"fault_ivs": "{fault}"}}"#), false)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("connect with fault {fault} must fail"));
+    let e = connect_with(
+        &format!(r#""maxRetries": 0, "extraQueryParams": {{"fault_ivs": "{fault}"}}"#),
+        false,
+    )
+    .await
+    .err()
+    .unwrap_or_else(|| panic!("connect with fault {fault} must fail"));
     let took = now() - start;
     assert_eq!(code(&e), code_expected, "{fault}: {}", message(&e));
-    assert!(took < bound_ms, "{fault}: rejected after {took} ms, bound {bound_ms} ms");
+    assert!(
+        took < bound_ms,
+        "{fault}: rejected after {took} ms, bound {bound_ms} ms"
+    );
     nothing_left_open(&t, mark).await;
 }
 
@@ -154,7 +227,12 @@ async fn ivs_no_server_streams_rejects_in_time() {
 
 #[wasm_bindgen_test]
 async fn ivs_stage_error_mid_session_reconnects() {
-    let s = connect_with(r#""extraQueryParams": {"fault_ivs": "stage_error_after_ms:2500"}"#, false).await.expect("connect");
+    let s = connect_with(
+        r#""extraQueryParams": {"fault_ivs": "stage_error_after_ms:2500"}"#,
+        false,
+    )
+    .await
+    .expect("connect");
     assert_reconnects(&s.events, 10_000, 20_000).await;
     call(&s.client, "disconnect", &[]);
 }
@@ -163,7 +241,9 @@ async fn ivs_stage_error_mid_session_reconnects() {
 async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     let url = format!("{}/no-such-sdk.js", http_base());
     let camera = fake_camera(false).await;
-    let o = obj(&format!(r#"{{"model": "mirage", "transport": "ivs", "maxRetries": 0, "ivsSdkUrl": "{url}"}}"#));
+    let o = obj(&format!(
+        r#"{{"model": "mirage", "transport": "ivs", "maxRetries": 0, "ivsSdkUrl": "{url}"}}"#
+    ));
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
@@ -178,12 +258,19 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     }
     let e = r.err().expect("must fail");
     assert_eq!(code(&e), "IVS_LOAD_FAILED", "{}", message(&e));
-    assert!(message(&e).contains(&url), "the error names the URL: {}", message(&e));
+    assert!(
+        message(&e).contains(&url),
+        "the error names the URL: {}",
+        message(&e)
+    );
 
     // A module object that is not the SDK is refused, naming the option.
     let camera = fake_camera(false).await;
     let o = obj(r#"{"model": "mirage", "transport": "ivs", "ivsModule": {"Stage": 1}}"#);
     set(&o, "onRemoteStream", cb.as_ref().clone());
-    let e = await_promise(call(&factory("test-key"), "connect", &[camera.into(), o])).await.err().expect("must fail");
+    let e = await_promise(call(&factory("test-key"), "connect", &[camera.into(), o]))
+        .await
+        .err()
+        .expect("must fail");
     assert!(message(&e).contains("`ivsModule`"), "{}", message(&e));
 }

@@ -52,7 +52,13 @@ async fn real_module() -> JsValue {
     let s = doc.create_element("script").unwrap();
     s.set_attribute("src", &vendor_url()).unwrap();
     doc.head().unwrap().append_child(&s).unwrap();
-    assert!(wait_until(20_000, || get(&js_sys::global(), "IVSBroadcastClient").is_object()).await, "the real package did not load from {}", vendor_url());
+    assert!(
+        wait_until(20_000, || get(&js_sys::global(), "IVSBroadcastClient")
+            .is_object())
+        .await,
+        "the real package did not load from {}",
+        vendor_url()
+    );
     get(&js_sys::global(), "IVSBroadcastClient")
 }
 
@@ -60,7 +66,12 @@ async fn real_module() -> JsValue {
 async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time() {
     let module = real_module().await;
     // It is the real package (the emulator has no broadcast presets).
-    assert!(get(&module, "BASIC_LANDSCAPE").is_object() || get(&module, "STANDARD_LANDSCAPE").is_object(), "not the real package: {:?}", js_sys::Object::keys(module.unchecked_ref::<js_sys::Object>()));
+    assert!(
+        get(&module, "BASIC_LANDSCAPE").is_object()
+            || get(&module, "STANDARD_LANDSCAPE").is_object(),
+        "not the real package: {:?}",
+        js_sys::Object::keys(module.unchecked_ref::<js_sys::Object>())
+    );
 
     let log = js_sys::Array::new();
     let t = Tracker::install();
@@ -72,28 +83,80 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
     let started = now();
-    let r = await_promise(call(&factory("test-key"), "connect", &[camera.clone().into(), o])).await;
+    let r = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[camera.clone().into(), o],
+    ))
+    .await;
     let took = now() - started;
-    let e = r.err().expect("the real SDK cannot join the reference server's stage");
-    let entries: Vec<String> = log.iter().map(|x| format!("{}:{}", get(&x, "what").as_string().unwrap_or_default(), get(&x, "kind").as_string().unwrap_or_default())).collect();
-    web_sys::console::log_1(&format!("real SDK: {} {} after {took:.0} ms; calls {entries:?}", code(&e), message(&e)).into());
+    let e = r
+        .err()
+        .expect("the real SDK cannot join the reference server's stage");
+    let entries: Vec<String> = log
+        .iter()
+        .map(|x| {
+            format!(
+                "{}:{}",
+                get(&x, "what").as_string().unwrap_or_default(),
+                get(&x, "kind").as_string().unwrap_or_default()
+            )
+        })
+        .collect();
+    web_sys::console::log_1(
+        &format!(
+            "real SDK: {} {} after {took:.0} ms; calls {entries:?}",
+            code(&e),
+            message(&e)
+        )
+        .into(),
+    );
 
     // The SDK built the local streams (video and the microphone) and the stage with the
     // real module, with the token of `ivs_stage_ready`, and tried to join.
-    assert!(entries.contains(&"LocalStageStream:video".to_string()), "{entries:?}");
-    assert!(entries.contains(&"LocalStageStream:audio".to_string()), "{entries:?}");
-    let stage = log.iter().find(|x| get(x, "what").as_string().as_deref() == Some("Stage")).expect("a real Stage was made");
-    assert!(get(&stage, "token").as_string().is_some_and(|t| !t.is_empty()));
+    assert!(
+        entries.contains(&"LocalStageStream:video".to_string()),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&"LocalStageStream:audio".to_string()),
+        "{entries:?}"
+    );
+    let stage = log
+        .iter()
+        .find(|x| get(x, "what").as_string().as_deref() == Some("Stage"))
+        .expect("a real Stage was made");
+    assert!(get(&stage, "token")
+        .as_string()
+        .is_some_and(|t| !t.is_empty()));
     assert!(entries.contains(&"join:".to_string()), "{entries:?}");
     // A clear error, within the stage bound (30 s) plus the setup before it.
     assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
-    assert!(message(&e).to_lowercase().contains("stage"), "{}", message(&e));
+    assert!(
+        message(&e).to_lowercase().contains("stage"),
+        "{}",
+        message(&e)
+    );
     assert!(took < 35_000.0, "connect took {took:.0} ms");
     // Nothing left behind: the stage was left, the signaling socket and any peer connection closed.
-    let left = || log.iter().any(|x| get(&x, "what").as_string().as_deref() == Some("leave"));
-    assert!(wait_until(3000, left).await, "the stage was not left: {entries:?}");
-    let closed = wait_until(3000, || t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0).await;
-    assert!(closed, "left open: {} peer connections, {} sockets", t.open_peer_connections(mark), t.open_sockets(mark));
+    let left = || {
+        log.iter()
+            .any(|x| get(&x, "what").as_string().as_deref() == Some("leave"))
+    };
+    assert!(
+        wait_until(3000, left).await,
+        "the stage was not left: {entries:?}"
+    );
+    let closed = wait_until(3000, || {
+        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
+    })
+    .await;
+    assert!(
+        closed,
+        "left open: {} peer connections, {} sockets",
+        t.open_peer_connections(mark),
+        t.open_sockets(mark)
+    );
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }
@@ -103,11 +166,21 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
 async fn real_package_is_found_by_url() {
     // The default loading path: `ivsSdkUrl` pointing at the package's script.
     let camera = fake_camera(false).await;
-    let o = obj(&format!(r#"{{"model": "mirage", "transport": "ivs", "maxRetries": 0, "ivsSdkUrl": "{}"}}"#, vendor_url()));
+    let o = obj(&format!(
+        r#"{{"model": "mirage", "transport": "ivs", "maxRetries": 0, "ivsSdkUrl": "{}"}}"#,
+        vendor_url()
+    ));
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
-    let e = await_promise(call(&factory("test-key"), "connect", &[camera.clone().into(), o])).await.err().expect("must fail to join");
+    let e = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[camera.clone().into(), o],
+    ))
+    .await
+    .err()
+    .expect("must fail to join");
     // Loaded (not IVS_LOAD_FAILED): the failure is the stage's.
     assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
     for t in camera.get_tracks().iter() {

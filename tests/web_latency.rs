@@ -15,7 +15,9 @@ use realtime_video_sdk::core::options::LatencyOptions;
 use realtime_video_sdk::core::protocol::{ClientMessage, MetricsReport};
 use realtime_video_sdk::core::stats::StatsSnapshot;
 use realtime_video_sdk::web_api::latency::{ActivePath, ReadOutput};
-use realtime_video_sdk::web_api::{stamp_marker, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath};
+use realtime_video_sdk::web_api::{
+    stamp_marker, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -41,25 +43,43 @@ impl Log {
         }
     }
     fn of(&self, name: &str) -> Vec<JsValue> {
-        self.events.borrow().iter().filter(|(n, _)| *n == name).map(|(_, v)| v.clone()).collect()
+        self.events
+            .borrow()
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     fn kinds(&self) -> Vec<String> {
-        self.of("pixelLatencyEvent").iter().filter_map(|v| get(v, "kind").as_string()).collect()
+        self.of("pixelLatencyEvent")
+            .iter()
+            .filter_map(|v| get(v, "kind").as_string())
+            .collect()
     }
     fn count_kind(&self, kind: &str) -> usize {
         self.kinds().iter().filter(|k| *k == kind).count()
     }
     fn latencies(&self) -> Vec<f64> {
-        self.of("pixelLatency").iter().filter_map(|v| get(v, "latencyMs").as_f64()).collect()
+        self.of("pixelLatency")
+            .iter()
+            .filter_map(|v| get(v, "latencyMs").as_f64())
+            .collect()
     }
 }
 
 fn opts(interval_ms: f64) -> LatencyOptions {
-    LatencyOptions { composite: true, pixel_marker: true, probe_interval_ms: interval_ms }
+    LatencyOptions {
+        composite: true,
+        pixel_marker: true,
+        probe_interval_ms: interval_ms,
+    }
 }
 
 fn every_frame_tracker() -> Rc<RefCell<LatencyTracker>> {
-    Rc::new(RefCell::new(LatencyTracker::new(LatencyConfig::with_probe_interval(0.0), 0.0)))
+    Rc::new(RefCell::new(LatencyTracker::new(
+        LatencyConfig::with_probe_interval(0.0),
+        0.0,
+    )))
 }
 
 fn stop_all(stream: &MediaStream) {
@@ -79,7 +99,12 @@ fn state(t: &web_sys::MediaStreamTrack) -> String {
 }
 
 fn video_count() -> u32 {
-    web_sys::window().unwrap().document().unwrap().get_elements_by_tag_name("video").length()
+    web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .get_elements_by_tag_name("video")
+        .length()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -100,8 +125,18 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 /// Frames presented by two elements over the same window, after a warm-up.
-async fn frame_counts(a: &HtmlVideoElement, b: &HtmlVideoElement, warmup_ms: u32, window_ms: u32) -> (u32, u32) {
-    assert!(wait_until(10_000, || frames(a) > 5 && frames(b) > 5).await, "videos did not start: {} {}", frames(a), frames(b));
+async fn frame_counts(
+    a: &HtmlVideoElement,
+    b: &HtmlVideoElement,
+    warmup_ms: u32,
+    window_ms: u32,
+) -> (u32, u32) {
+    assert!(
+        wait_until(10_000, || frames(a) > 5 && frames(b) > 5).await,
+        "videos did not start: {} {}",
+        frames(a),
+        frames(b)
+    );
     sleep(warmup_ms).await;
     let (a0, b0) = (frames(a), frames(b));
     sleep(window_ms).await;
@@ -110,14 +145,26 @@ async fn frame_counts(a: &HtmlVideoElement, b: &HtmlVideoElement, warmup_ms: u32
 
 async fn frame_rate_is_preserved(path: StamperPath, expected: ActivePath) {
     let camera = fake_camera(true).await;
-    let stamper = Stamper::start_with(&camera, every_frame_tracker(), path).expect("stamper starts");
+    let stamper =
+        Stamper::start_with(&camera, every_frame_tracker(), path).expect("stamper starts");
     assert_eq!(stamper.path(), expected);
     let out = stamper.stream();
     assert_eq!(out.get_video_tracks().length(), 1);
-    assert_eq!(out.get_audio_tracks().length(), 1, "the input's audio track is carried over");
     assert_eq!(
-        out.get_audio_tracks().get(0).unchecked_into::<web_sys::MediaStreamTrack>().id(),
-        camera.get_audio_tracks().get(0).unchecked_into::<web_sys::MediaStreamTrack>().id(),
+        out.get_audio_tracks().length(),
+        1,
+        "the input's audio track is carried over"
+    );
+    assert_eq!(
+        out.get_audio_tracks()
+            .get(0)
+            .unchecked_into::<web_sys::MediaStreamTrack>()
+            .id(),
+        camera
+            .get_audio_tracks()
+            .get(0)
+            .unchecked_into::<web_sys::MediaStreamTrack>()
+            .id(),
         "the original audio track, untouched"
     );
     let (vin, vout) = (play(&camera), play(&out));
@@ -135,9 +182,18 @@ async fn frame_rate_is_preserved(path: StamperPath, expected: ActivePath) {
         )
         .into(),
     );
-    assert!(n_in > 40, "the camera should give tens of frames in 4 s, got {n_in}");
-    assert!((ratio - 1.0).abs() <= 0.03, "output {n_out} vs input {n_in} frames: ratio {ratio:.3}");
-    assert!(s.frames_stamped > 0 && s.frames_stamped + s.stamp_failures == s.frames_in, "every frame probed: {s:?}");
+    assert!(
+        n_in > 40,
+        "the camera should give tens of frames in 4 s, got {n_in}"
+    );
+    assert!(
+        (ratio - 1.0).abs() <= 0.03,
+        "output {n_out} vs input {n_in} frames: ratio {ratio:.3}"
+    );
+    assert!(
+        s.frames_stamped > 0 && s.frames_stamped + s.stamp_failures == s.frames_in,
+        "every frame probed: {s:?}"
+    );
     assert_eq!(s.stamp_failures, 0);
     stamper.stop();
     discard(&vin);
@@ -160,7 +216,12 @@ async fn stamper_keeps_the_frame_rate_on_the_canvas_path() {
 async fn stamp_and_read_locally(path: StamperPath) {
     let camera = fake_camera(false).await;
     let log = Log::default();
-    let config = LatencyConfig { probe_interval_ms: 0.0, ttl_ms: 1000.0, report_interval_ms: 60_000.0, ..LatencyConfig::default() };
+    let config = LatencyConfig {
+        probe_interval_ms: 0.0,
+        ttl_ms: 1000.0,
+        report_interval_ms: 60_000.0,
+        ..LatencyConfig::default()
+    };
     let session = LatencySession::with_config(&opts(0.0), config, log.deps());
     let out = session.start_stamper_with(&camera, path).expect("stamper");
     assert_eq!(session.mode().as_str(), "e2e");
@@ -190,16 +251,28 @@ async fn stamp_and_read_locally(path: StamperPath) {
         )
         .into(),
     );
-    assert!(sent_before > 60, "every frame stamped for 5 s: {sent_before}");
+    assert!(
+        sent_before > 60,
+        "every frame stamped for 5 s: {sent_before}"
+    );
     assert!(t.received > 60, "markers read back: {t:?}");
     assert!(delivery >= 0.95, "delivery {delivery:.3}: {t:?}");
     assert_eq!(t.corrupted, 0);
-    assert_eq!(log.count_kind("received") + log.count_kind("outOfOrder"), t.received as usize, "one event per outcome");
+    assert_eq!(
+        log.count_kind("received") + log.count_kind("outOfOrder"),
+        t.received as usize,
+        "one event per outcome"
+    );
     assert_eq!(log.of("pixelLatency").len(), t.received as usize);
     let first = &log.of("pixelLatency")[0];
     assert_eq!(get(first, "mode").as_string().as_deref(), Some("e2e"));
     assert!(get(first, "latencyMs").as_f64().unwrap() >= 0.0);
-    assert!(get(&get(first, "frame"), "presentedFrames").as_f64().is_some(), "rVFC metadata attached: {first:?}");
+    assert!(
+        get(&get(first, "frame"), "presentedFrames")
+            .as_f64()
+            .is_some(),
+        "rVFC metadata attached: {first:?}"
+    );
     stop_all(&camera);
 }
 
@@ -219,7 +292,13 @@ async fn connect_echo(stream: &MediaStream) -> (JsValue, MediaStream, Closure<dy
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
-    let client = await_promise(call(&factory("test-key"), "connect", &[stream.clone().into(), o])).await.expect("connect");
+    let client = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[stream.clone().into(), o],
+    ))
+    .await
+    .expect("connect");
     let r = remote.get().expect("onRemoteStream was called");
     (client, r, cb)
 }
@@ -232,12 +311,24 @@ async fn markers_come_back_through_the_echo_server() {
     let out = session.start_stamper(&camera).expect("stamper");
     let (client, remote, _cb) = connect_echo(&out).await;
     session.start_reading(&remote, None);
-    assert!(wait_until(15_000, || log.latencies().len() >= 30).await, "markers back: {:?}", log.kinds());
+    assert!(
+        wait_until(15_000, || log.latencies().len() >= 30).await,
+        "markers back: {:?}",
+        log.kinds()
+    );
     let mut lat = log.latencies();
     session.stop();
     call(&client, "disconnect", &[]);
     let m = median(&mut lat);
-    web_sys::console::log_1(&format!("echo: {} markers back, median {m:.1} ms, min {:.1} max {:.1}", lat.len(), lat[0], lat[lat.len() - 1]).into());
+    web_sys::console::log_1(
+        &format!(
+            "echo: {} markers back, median {m:.1} ms, min {:.1} max {:.1}",
+            lat.len(),
+            lat[0],
+            lat[lat.len() - 1]
+        )
+        .into(),
+    );
     // Causality on the browser's own clock: each marker was stamped before its frame
     // arrived over the network (`receiveTime` of the frame it was read from) and read
     // after. A marker read from the local stamped stream instead of the echo, or matched to
@@ -245,16 +336,33 @@ async fn markers_come_back_through_the_echo_server() {
     let samples = log.of("pixelLatency");
     let mut checked = 0;
     for v in &samples {
-        let (sent, read) = (get(v, "sentAt").as_f64().unwrap(), get(v, "readAt").as_f64().unwrap());
+        let (sent, read) = (
+            get(v, "sentAt").as_f64().unwrap(),
+            get(v, "readAt").as_f64().unwrap(),
+        );
         if let Some(recv) = get(&get(v, "frame"), "receiveTime").as_f64() {
-            assert!(sent < recv && recv <= read, "stamped {sent:.1}, received {recv:.1}, read {read:.1}");
-            assert!(get(v, "displayLatencyMs").as_f64().is_some_and(|d| d > 0.0), "latency to the display time: {v:?}");
+            assert!(
+                sent < recv && recv <= read,
+                "stamped {sent:.1}, received {recv:.1}, read {read:.1}"
+            );
+            assert!(
+                get(v, "displayLatencyMs").as_f64().is_some_and(|d| d > 0.0),
+                "latency to the display time: {v:?}"
+            );
             checked += 1;
         }
     }
-    assert!(checked * 2 >= samples.len(), "receiveTime on most echoed frames: {checked} of {}", samples.len());
+    assert!(
+        checked * 2 >= samples.len(),
+        "receiveTime on most echoed frames: {checked} of {}",
+        samples.len()
+    );
     assert!(m > 0.0 && m <= 300.0, "median {m:.1} ms");
-    assert_eq!(log.count_kind("corrupted"), 0, "markers survive VP8 at this size");
+    assert_eq!(
+        log.count_kind("corrupted"),
+        0,
+        "markers survive VP8 at this size"
+    );
     stop_all(&camera);
 }
 
@@ -285,7 +393,12 @@ async fn a_damaged_strip_counts_as_corrupted() {
     let tracker = every_frame_tracker();
     let outputs = Rc::new(RefCell::new(Vec::new()));
     let o = outputs.clone();
-    let reader = ProbeReader::start(&video, tracker.clone(), Rc::new(move |out: ReadOutput| o.borrow_mut().push(out.outcome))).expect("reader");
+    let reader = ProbeReader::start(
+        &video,
+        tracker.clone(),
+        Rc::new(move |out: ReadOutput| o.borrow_mut().push(out.outcome)),
+    )
+    .expect("reader");
     // Keep the canvas changing (away from the strip) so that it keeps producing frames.
     for i in 0..20 {
         ctx.set_fill_style_str(if i % 2 == 0 { "#707070" } else { "#909090" });
@@ -298,7 +411,10 @@ async fn a_damaged_strip_counts_as_corrupted() {
     assert!(read > 0, "frames were read");
     assert!(t.corrupted > 0, "corrupted reads counted: {t:?}");
     assert_eq!(t.received, 0);
-    assert!(outputs.borrow().iter().flatten().all(|o| matches!(o, realtime_video_sdk::core::latency::ProbeOutcome::Corrupted)));
+    assert!(outputs.borrow().iter().flatten().all(|o| matches!(
+        o,
+        realtime_video_sdk::core::latency::ProbeOutcome::Corrupted
+    )));
     discard(&video);
     stop_all(&stream);
 }
@@ -309,7 +425,12 @@ async fn ws_probes_without_markers_end_as_lost() {
     // shows a marker.
     let camera = fake_camera(false).await;
     let log = Log::default();
-    let config = LatencyConfig { probe_interval_ms: 100.0, ttl_ms: 500.0, report_interval_ms: 1000.0, ..LatencyConfig::default() };
+    let config = LatencyConfig {
+        probe_interval_ms: 100.0,
+        ttl_ms: 500.0,
+        report_interval_ms: 1000.0,
+        ..LatencyConfig::default()
+    };
     let session = LatencySession::with_config(&opts(100.0), config, log.deps());
     session.start_reading_after(&camera, None, 0);
     assert_eq!(session.mode().as_str(), "wsProbe");
@@ -323,11 +444,27 @@ async fn ws_probes_without_markers_end_as_lost() {
             _ => None,
         })
         .collect();
-    let reports = sent.iter().filter(|m| matches!(m, ClientMessage::E2eLatencyReport { .. })).count();
-    assert!(probes.len() >= 10, "a probe every 100 ms for 3 s: {}", probes.len());
-    assert!(probes.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1) && w[1].1 - w[0].1 >= 100.0), "{probes:?}");
+    let reports = sent
+        .iter()
+        .filter(|m| matches!(m, ClientMessage::E2eLatencyReport { .. }))
+        .count();
+    assert!(
+        probes.len() >= 10,
+        "a probe every 100 ms for 3 s: {}",
+        probes.len()
+    );
+    assert!(
+        probes
+            .windows(2)
+            .all(|w| w[1].0 == w[0].0.wrapping_add(1) && w[1].1 - w[0].1 >= 100.0),
+        "{probes:?}"
+    );
     let lost = log.count_kind("lost");
-    assert!(lost >= probes.len() - 6, "probes older than 500 ms are lost: {lost} of {}", probes.len());
+    assert!(
+        lost >= probes.len() - 6,
+        "probes older than 500 ms are lost: {lost} of {}",
+        probes.len()
+    );
     assert!(log.of("pixelLatency").is_empty());
     assert!(reports >= 2, "e2e_latency_report every second: {reports}");
     let r = log.of("pixelLatencyReport");
@@ -337,7 +474,11 @@ async fn ws_probes_without_markers_end_as_lost() {
     assert!(lost_reported > 0.0);
     for v in &r {
         if get(v, "lost").as_f64().unwrap_or(0.0) > 0.0 {
-            assert_eq!(get(v, "deliveryRate").as_f64(), Some(0.0), "only losses in a period: {v:?}");
+            assert_eq!(
+                get(v, "deliveryRate").as_f64(),
+                Some(0.0),
+                "only losses in a period: {v:?}"
+            );
         }
     }
     stop_all(&camera);
@@ -351,34 +492,67 @@ async fn stop_leaves_nothing_running() {
     let session = LatencySession::new(&opts(0.0), log.deps());
     let out = session.start_stamper(&camera).expect("stamper");
     session.start_reading_after(&out, None, 0);
-    assert!(wait_until(5000, || session.counters().reader.frames_read > 10).await, "reader running");
-    assert_eq!(video_count(), videos_before + 1, "the reader's hidden video");
+    assert!(
+        wait_until(5000, || session.counters().reader.frames_read > 10).await,
+        "reader running"
+    );
+    assert_eq!(
+        video_count(),
+        videos_before + 1,
+        "the reader's hidden video"
+    );
     session.stop();
     let after_stop = session.counters();
     assert!(!after_stop.reading);
-    let stamped = out.get_video_tracks().get(0).unchecked_into::<web_sys::MediaStreamTrack>();
+    let stamped = out
+        .get_video_tracks()
+        .get(0)
+        .unchecked_into::<web_sys::MediaStreamTrack>();
     assert_eq!(state(&stamped), "ended", "the stamped track ended");
     for t in camera.get_tracks().iter() {
         let t: web_sys::MediaStreamTrack = t.unchecked_into();
-        assert_eq!(state(&t), "live", "the caller's {} track is not stopped", t.kind());
+        assert_eq!(
+            state(&t),
+            "live",
+            "the caller's {} track is not stopped",
+            t.kind()
+        );
     }
     assert_eq!(video_count(), videos_before, "hidden video removed");
     let events = log.events.borrow().len();
     sleep(1000).await;
     let later = session.counters();
-    assert_eq!(later.stamper.frames_in, after_stop.stamper.frames_in, "no frame stamped after stop");
-    assert_eq!(later.reader.frames_read, after_stop.reader.frames_read, "no frame read after stop");
+    assert_eq!(
+        later.stamper.frames_in, after_stop.stamper.frames_in,
+        "no frame stamped after stop"
+    );
+    assert_eq!(
+        later.reader.frames_read, after_stop.reader.frames_read,
+        "no frame read after stop"
+    );
     assert_eq!(log.events.borrow().len(), events, "no event after stop");
 
     // The canvas path, on its own.
-    let s = Stamper::start_with(&camera, every_frame_tracker(), StamperPath::Canvas).expect("canvas stamper");
-    assert_eq!(video_count(), videos_before + 1, "the canvas path's hidden video");
+    let s = Stamper::start_with(&camera, every_frame_tracker(), StamperPath::Canvas)
+        .expect("canvas stamper");
+    assert_eq!(
+        video_count(),
+        videos_before + 1,
+        "the canvas path's hidden video"
+    );
     assert!(wait_until(5000, || s.stats().frames_out > 5).await);
-    let track = s.stream().get_video_tracks().get(0).unchecked_into::<web_sys::MediaStreamTrack>();
+    let track = s
+        .stream()
+        .get_video_tracks()
+        .get(0)
+        .unchecked_into::<web_sys::MediaStreamTrack>();
     drop(s);
     assert_eq!(state(&track), "ended");
     assert_eq!(video_count(), videos_before, "removed on drop");
-    assert!(camera.get_tracks().iter().all(|t| state(t.unchecked_ref()) == "live"));
+    assert!(camera
+        .get_tracks()
+        .iter()
+        .all(|t| state(t.unchecked_ref()) == "live"));
     stop_all(&camera);
 }
 
@@ -395,12 +569,18 @@ async fn a_disconnect_before_the_read_delay_cancels_reading() {
     let c = session.counters();
     assert!(!c.reading);
     assert_eq!(c.reader.frames_read, 0, "reading never started");
-    assert!(c.stamper.frames_in > 0, "the stamper keeps running for a reconnect");
+    assert!(
+        c.stamper.frames_in > 0,
+        "the stamper keeps running for a reconnect"
+    );
     // And a later connect starts reading after the delay.
     session.start_reading(&out, None);
     sleep(300).await;
     assert!(!session.counters().reading, "not before the delay");
-    assert!(wait_until(3000, || session.counters().reader.frames_read > 5).await, "reading after the delay");
+    assert!(
+        wait_until(3000, || session.counters().reader.frames_read > 5).await,
+        "reading after the delay"
+    );
     assert!(!log.of("pixelLatency").is_empty());
     session.stop();
     stop_all(&camera);
@@ -409,8 +589,19 @@ async fn a_disconnect_before_the_read_delay_cancels_reading() {
 #[wasm_bindgen_test]
 fn composite_latency_from_stats_and_server_metrics() {
     let log = Log::default();
-    let session = LatencySession::new(&LatencyOptions { composite: true, pixel_marker: false, probe_interval_ms: 2000.0 }, log.deps());
-    let metrics = MetricsReport { rtt_ms: Some(20.0), pipeline_latency_ms: Some(30.5), ..MetricsReport::default() };
+    let session = LatencySession::new(
+        &LatencyOptions {
+            composite: true,
+            pixel_marker: false,
+            probe_interval_ms: 2000.0,
+        },
+        log.deps(),
+    );
+    let metrics = MetricsReport {
+        rtt_ms: Some(20.0),
+        pipeline_latency_ms: Some(30.5),
+        ..MetricsReport::default()
+    };
     session.on_server_metrics(&metrics);
     let mut stats = StatsSnapshot::default();
     stats.connection.current_round_trip_time = Some(0.012);
@@ -418,7 +609,11 @@ fn composite_latency_from_stats_and_server_metrics() {
     session.on_server_metrics(&metrics);
     let c = log.of("compositeLatency");
     assert_eq!(c.len(), 2);
-    assert_eq!(get(&c[0], "clientRttMs").as_f64(), Some(0.0), "unknown client RTT counts 0");
+    assert_eq!(
+        get(&c[0], "clientRttMs").as_f64(),
+        Some(0.0),
+        "unknown client RTT counts 0"
+    );
     assert_eq!(get(&c[0], "totalMs").as_f64(), Some(50.5));
     assert_eq!(get(&c[1], "clientRttMs").as_f64(), Some(12.0));
     assert_eq!(get(&c[1], "serverRttMs").as_f64(), Some(20.0));
@@ -441,7 +636,12 @@ async fn latency_accuracy_benchmark() {
     // `--use-fake-device-for-media-stream=fps=30` switch); the rate is printed.
     let camera = fake_camera(false).await;
     let log = Log::default();
-    let config = LatencyConfig { probe_interval_ms: 0.0, ttl_ms: 2000.0, report_interval_ms: 5000.0, ..LatencyConfig::default() };
+    let config = LatencyConfig {
+        probe_interval_ms: 0.0,
+        ttl_ms: 2000.0,
+        report_interval_ms: 5000.0,
+        ..LatencyConfig::default()
+    };
     let session = LatencySession::with_config(&opts(0.0), config, log.deps());
     let out = session.start_stamper(&camera).expect("stamper");
     let (client, remote, _cb) = connect_echo(&out).await;
@@ -455,12 +655,25 @@ async fn latency_accuracy_benchmark() {
     let t = tracker.borrow().totals();
     let delivery = t.received as f64 / (t.received + t.lost).max(1) as f64;
     let samples = log.of("pixelLatency");
-    let mut lat: Vec<f64> = samples.iter().filter_map(|v| get(v, "latencyMs").as_f64()).collect();
+    let mut lat: Vec<f64> = samples
+        .iter()
+        .filter_map(|v| get(v, "latencyMs").as_f64())
+        .collect();
     // Cross-check with the rVFC metadata of the frame each marker was read from.
-    let (mut read_vs_display, mut recv_lat, mut browser_g2g, mut marker_vs_browser, mut display_lat) = (vec![], vec![], vec![], vec![], vec![]);
+    let (
+        mut read_vs_display,
+        mut recv_lat,
+        mut browser_g2g,
+        mut marker_vs_browser,
+        mut display_lat,
+    ) = (vec![], vec![], vec![], vec![], vec![]);
     for v in &samples {
         let f = get(v, "frame");
-        let (sent, read, l) = (get(v, "sentAt").as_f64().unwrap(), get(v, "readAt").as_f64().unwrap(), get(v, "latencyMs").as_f64().unwrap());
+        let (sent, read, l) = (
+            get(v, "sentAt").as_f64().unwrap(),
+            get(v, "readAt").as_f64().unwrap(),
+            get(v, "latencyMs").as_f64().unwrap(),
+        );
         if let Some(edt) = get(&f, "expectedDisplayTime").as_f64() {
             read_vs_display.push(read - edt);
             display_lat.push(edt - sent);
@@ -478,7 +691,11 @@ async fn latency_accuracy_benchmark() {
             format!("{name}: n/a")
         } else {
             let n = v.len();
-            format!("{name}: median {:.1} p95 {:.1} (n={n})", median(v), percentile(v, 0.95))
+            format!(
+                "{name}: median {:.1} p95 {:.1} (n={n})",
+                median(v),
+                percentile(v, 0.95)
+            )
         }
     };
     let lines = [

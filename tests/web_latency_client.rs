@@ -11,7 +11,14 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const EVENTS: &[&str] = &["connectionChange", "error", "pixelLatency", "pixelLatencyEvent", "pixelLatencyReport", "compositeLatency"];
+const EVENTS: &[&str] = &[
+    "connectionChange",
+    "error",
+    "pixelLatency",
+    "pixelLatencyEvent",
+    "pixelLatencyReport",
+    "compositeLatency",
+];
 
 struct Session {
     client: JsValue,
@@ -24,23 +31,48 @@ struct Session {
 /// Connects with `latencyTracking` over `transport`; `extra` is more JSON members.
 async fn connect(transport: &str, latency: &str, extra: &str) -> Session {
     let camera = fake_camera(false).await;
-    let ivs = if transport == "ivs" { format!(r#", "ivsSdkUrl": "{}/ivs-emulator.js""#, http_base()) } else { String::new() };
-    let o = obj(&format!(r#"{{"model": "mirage", "transport": "{transport}", "latencyTracking": {latency}{ivs}{extra}}}"#));
+    let ivs = if transport == "ivs" {
+        format!(r#", "ivsSdkUrl": "{}/ivs-emulator.js""#, http_base())
+    } else {
+        String::new()
+    };
+    let o = obj(&format!(
+        r#"{{"model": "mirage", "transport": "{transport}", "latencyTracking": {latency}{ivs}{extra}}}"#
+    ));
     let remote = RemoteStream::default();
     let on_remote = remote.callback();
     set(&o, "onRemoteStream", on_remote.as_ref().clone());
-    let client = await_promise(call(&factory("test-key"), "connect", &[camera.clone().into(), o])).await.expect("connect");
+    let client = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[camera.clone().into(), o],
+    ))
+    .await
+    .expect("connect");
     let events = Recorder::default();
     let cbs = events.attach(&client, EVENTS);
-    Session { client, events, camera, _cbs: cbs, _on_remote: on_remote }
+    Session {
+        client,
+        events,
+        camera,
+        _cbs: cbs,
+        _on_remote: on_remote,
+    }
 }
 
 fn num(v: &JsValue, k: &str) -> f64 {
-    get(v, k).as_f64().unwrap_or_else(|| panic!("{k} is not a number in {v:?}"))
+    get(v, k)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{k} is not a number in {v:?}"))
 }
 
 fn video_elements() -> u32 {
-    web_sys::window().unwrap().document().unwrap().get_elements_by_tag_name("video").length()
+    web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .get_elements_by_tag_name("video")
+        .length()
 }
 
 /// Every-frame probes come back through the echo, reports arrive every 5 s with the
@@ -56,42 +88,91 @@ async fn markers_round_trip(transport: &str) {
         s.events.of("pixelLatency").len()
     );
     let reports = s.events.of("pixelLatencyReport");
-    let (received, lost, corrupted) = reports.iter().fold((0.0, 0.0, 0.0), |(r, l, c), x| (r + num(x, "received"), l + num(x, "lost"), c + num(x, "corrupted")));
+    let (received, lost, corrupted) = reports.iter().fold((0.0, 0.0, 0.0), |(r, l, c), x| {
+        (
+            r + num(x, "received"),
+            l + num(x, "lost"),
+            c + num(x, "corrupted"),
+        )
+    });
     // The fake camera runs at about 20 fps: two 5 s periods carry well over 100 probes.
-    assert!(received >= 100.0, "{transport}: {received} probes read back in two reports");
-    assert!(received / (received + lost) >= 0.95, "{transport}: delivery {received} received, {lost} lost");
+    assert!(
+        received >= 100.0,
+        "{transport}: {received} probes read back in two reports"
+    );
+    assert!(
+        received / (received + lost) >= 0.95,
+        "{transport}: delivery {received} received, {lost} lost"
+    );
     assert_eq!(corrupted, 0.0, "{transport}: corrupted markers");
     for r in &reports {
         assert_eq!(get(r, "mode").as_string().as_deref(), Some("e2e"), "{r:?}");
         let period = num(r, "periodEndMs") - num(r, "periodStartMs");
-        assert!((4000.0..=6500.0).contains(&period), "{transport}: a report covers {period} ms");
+        assert!(
+            (4000.0..=6500.0).contains(&period),
+            "{transport}: a report covers {period} ms"
+        );
         let median = num(r, "medianLatencyMs");
-        assert!(median > 0.0 && median <= 300.0, "{transport}: median {median} ms on loopback");
+        assert!(
+            median > 0.0 && median <= 300.0,
+            "{transport}: median {median} ms on loopback"
+        );
     }
     // Deltas, not totals: the second report counts only the reads of its own period.
     let (r1, r2) = (&reports[0], &reports[1]);
-    assert!((num(r2, "periodStartMs") - num(r1, "periodEndMs")).abs() < 1.0, "periods follow each other");
+    assert!(
+        (num(r2, "periodStartMs") - num(r1, "periodEndMs")).abs() < 1.0,
+        "periods follow each other"
+    );
     let reads_in = |r: &JsValue| {
         let (a, b) = (num(r, "periodStartMs"), num(r, "periodEndMs"));
-        s.events.of("pixelLatency").iter().filter(|p| (a..b).contains(&num(p, "readAt"))).count() as f64
+        s.events
+            .of("pixelLatency")
+            .iter()
+            .filter(|p| (a..b).contains(&num(p, "readAt")))
+            .count() as f64
     };
     for r in [r1, r2] {
         let diff = (num(r, "received") - reads_in(r)).abs();
-        assert!(diff <= 1.0, "{transport}: report says {} received, {} pixelLatency events in its period", num(r, "received"), reads_in(r));
+        assert!(
+            diff <= 1.0,
+            "{transport}: report says {} received, {} pixelLatency events in its period",
+            num(r, "received"),
+            reads_in(r)
+        );
     }
     // The composite estimate arrives with the server's metrics (every second).
     let composite = s.events.of("compositeLatency");
-    assert!(composite.len() >= 3, "{transport}: compositeLatency events: {}", composite.len());
+    assert!(
+        composite.len() >= 3,
+        "{transport}: compositeLatency events: {}",
+        composite.len()
+    );
     assert!(composite.iter().all(|c| num(c, "totalMs") >= 0.0));
-    assert!(video_elements() > videos_before, "{transport}: the reader plays the output in a hidden video");
+    assert!(
+        video_elements() > videos_before,
+        "{transport}: the reader plays the output in a hidden video"
+    );
 
     call(&s.client, "disconnect", &[]);
     let count = s.events.len();
     sleep(2500).await;
-    assert_eq!(s.events.len(), count, "{transport}: events after disconnect");
-    assert_eq!(video_elements(), videos_before, "{transport}: the hidden video is gone after disconnect");
+    assert_eq!(
+        s.events.len(),
+        count,
+        "{transport}: events after disconnect"
+    );
+    assert_eq!(
+        video_elements(),
+        videos_before,
+        "{transport}: the hidden video is gone after disconnect"
+    );
     let track = s.camera.get_video_tracks().get(0);
-    assert_eq!(get(&track, "readyState").as_string().as_deref(), Some("live"), "the page's camera is the page's to stop");
+    assert_eq!(
+        get(&track, "readyState").as_string().as_deref(),
+        Some("live"),
+        "the page's camera is the page's to stop"
+    );
     for t in s.camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }
@@ -113,17 +194,47 @@ async fn markers_round_trip_over_ivs() {
 #[wasm_bindgen_test]
 async fn a_media_stall_counts_lost_probes_on_both_transports() {
     let stall = r#", "extraQueryParams": {"fault_stall_after_ms": 3000, "fault_stall_ms": 3000}"#;
-    let (a, b) = join(connect("webrtc", r#"{"probeIntervalMs": 250}"#, stall), connect("ivs", r#"{"probeIntervalMs": 250}"#, stall)).await;
+    let (a, b) = join(
+        connect("webrtc", r#"{"probeIntervalMs": 250}"#, stall),
+        connect("ivs", r#"{"probeIntervalMs": 250}"#, stall),
+    )
+    .await;
     for (name, s) in [("webrtc", &a), ("ivs", &b)] {
-        let lost_events = || s.events.of("pixelLatencyEvent").iter().filter(|e| get(e, "kind").as_string().as_deref() == Some("lost")).count() as f64;
-        let lost_reported = || s.events.of("pixelLatencyReport").iter().map(|r| num(r, "lost")).sum::<f64>();
+        let lost_events = || {
+            s.events
+                .of("pixelLatencyEvent")
+                .iter()
+                .filter(|e| get(e, "kind").as_string().as_deref() == Some("lost"))
+                .count() as f64
+        };
+        let lost_reported = || {
+            s.events
+                .of("pixelLatencyReport")
+                .iter()
+                .map(|r| num(r, "lost"))
+                .sum::<f64>()
+        };
         // Probes expire one by one; the report after the last expiry counts them all.
-        let settled = wait_until(85_000, || lost_reported() >= 6.0 && lost_reported() == lost_events()).await;
-        assert!(settled, "{name}: {} lost in reports, {} lost events", lost_reported(), lost_events());
+        let settled = wait_until(85_000, || {
+            lost_reported() >= 6.0 && lost_reported() == lost_events()
+        })
+        .await;
+        assert!(
+            settled,
+            "{name}: {} lost in reports, {} lost events",
+            lost_reported(),
+            lost_events()
+        );
         let lost = lost_reported();
         // About 12 probes fall into 3 s at 250 ms; frames already in flight may still arrive.
-        assert!((6.0..=16.0).contains(&lost), "{name}: {lost} lost for a 3 s stall at 4 probes/s");
-        assert!(s.events.of("pixelLatency").len() > 20, "{name}: probes before and after the stall came back");
+        assert!(
+            (6.0..=16.0).contains(&lost),
+            "{name}: {lost} lost for a 3 s stall at 4 probes/s"
+        );
+        assert!(
+            s.events.of("pixelLatency").len() > 20,
+            "{name}: probes before and after the stall came back"
+        );
         call(&s.client, "disconnect", &[]);
     }
 }
@@ -135,7 +246,18 @@ async fn a_video_element_that_is_not_one_is_refused() {
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
-    let e = await_promise(call(&factory("test-key"), "connect", &[camera.clone().into(), o])).await.err().expect("must fail");
+    let e = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[camera.clone().into(), o],
+    ))
+    .await
+    .err()
+    .expect("must fail");
     assert_eq!(code(&e), "INVALID_OPTIONS");
-    assert!(message(&e).contains("latencyTracking.videoElement"), "{}", message(&e));
+    assert!(
+        message(&e).contains("latencyTracking.videoElement"),
+        "{}",
+        message(&e)
+    );
 }

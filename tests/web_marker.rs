@@ -1,7 +1,6 @@
 //! Pixel markers through a real canvas in headless Chromium.
 #![cfg(target_arch = "wasm32")]
 
-
 use realtime_video_sdk::web_api::{read_marker, stamp_marker};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -19,7 +18,10 @@ fn canvas(w: u32, h: u32) -> (HtmlCanvasElement, CanvasRenderingContext2d) {
 }
 
 fn kind(v: &wasm_bindgen::JsValue) -> (String, Option<f64>) {
-    let k = js_sys::Reflect::get(v, &"kind".into()).unwrap().as_string().unwrap();
+    let k = js_sys::Reflect::get(v, &"kind".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
     let s = js_sys::Reflect::get(v, &"seq".into()).unwrap().as_f64();
     (k, s)
 }
@@ -40,10 +42,16 @@ fn stamp_and_read_through_a_canvas() {
         ctx.put_image_data(&img, 0.0, 0.0).unwrap();
         // Read back from the canvas, not from the stamped buffer.
         let back = ctx.get_image_data(0.0, 0.0, 320.0, 180.0).unwrap();
-        assert_eq!(kind(&read_marker(&back)), ("seq".to_string(), Some(f64::from(seq))));
+        assert_eq!(
+            kind(&read_marker(&back)),
+            ("seq".to_string(), Some(f64::from(seq)))
+        );
         // Reading only the 24x4 strip at the bottom-left gives the same answer.
         let strip = ctx.get_image_data(0.0, 176.0, 24.0, 4.0).unwrap();
-        assert_eq!(kind(&read_marker(&strip)), ("seq".to_string(), Some(f64::from(seq))));
+        assert_eq!(
+            kind(&read_marker(&strip)),
+            ("seq".to_string(), Some(f64::from(seq)))
+        );
     }
 }
 
@@ -58,7 +66,11 @@ fn unmarked_and_damaged_frames() {
     stamp_marker(&img, 0x00f0).unwrap();
     ctx.put_image_data(&img, 0.0, 0.0).unwrap();
     // Flip the last checksum pixel in every row: sync still matches, checksum does not.
-    ctx.set_fill_style_str(if 0x00f0u16.count_ones() % 2 == 0 { "#c8c8c8" } else { "#323232" });
+    ctx.set_fill_style_str(if 0x00f0u16.count_ones() % 2 == 0 {
+        "#c8c8c8"
+    } else {
+        "#323232"
+    });
     let (x, y) = (23.0, 28.0);
     let before = ctx.get_image_data(x, y, 1.0, 1.0).unwrap().data()[0];
     ctx.set_fill_style_str(if before > 128 { "#323232" } else { "#c8c8c8" });

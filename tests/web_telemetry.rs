@@ -14,9 +14,13 @@ wasm_bindgen_test_configure!(run_in_browser);
 const KEY: &str = "telemetry-secret-key-4411";
 
 fn factory_with(telemetry: &str) -> JsValue {
-    let o = obj(&format!(r#"{{"apiKey": "{KEY}", "integration": "tests/1.0", "telemetry": {telemetry}}}"#));
+    let o = obj(&format!(
+        r#"{{"apiKey": "{KEY}", "integration": "tests/1.0", "telemetry": {telemetry}}}"#
+    ));
     set(&o, "baseUrl", base_url());
-    realtime_video_sdk::web_api::create_realtime_client(o).map(JsValue::from).expect("factory")
+    realtime_video_sdk::web_api::create_realtime_client(o)
+        .map(JsValue::from)
+        .expect("factory")
 }
 
 /// The batches the server received for `sid`, and their raw JSON text.
@@ -26,20 +30,39 @@ async fn received(sid: &str) -> (Vec<JsValue>, String) {
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     let url = format!("{}/v1/telemetry/{sid}", http_base());
-    let resp: web_sys::Response = JsFuture::from(web_sys::window().unwrap().fetch_with_str_and_init(&url, &init)).await.unwrap().unchecked_into();
+    let resp: web_sys::Response = JsFuture::from(
+        web_sys::window()
+            .unwrap()
+            .fetch_with_str_and_init(&url, &init),
+    )
+    .await
+    .unwrap()
+    .unchecked_into();
     assert_eq!(resp.status(), 200);
-    let text = JsFuture::from(resp.text().unwrap()).await.unwrap().as_string().unwrap();
+    let text = JsFuture::from(resp.text().unwrap())
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
     let list = js_sys::JSON::parse(&text).unwrap();
     (js_sys::Array::from(&list).iter().collect(), text)
 }
 
-async fn connect(factory: &JsValue, transport: &str) -> (JsValue, web_sys::MediaStream, Closure<dyn FnMut(JsValue)>) {
+async fn connect(
+    factory: &JsValue,
+    transport: &str,
+) -> (JsValue, web_sys::MediaStream, Closure<dyn FnMut(JsValue)>) {
     let camera = fake_camera(false).await;
-    let o = obj(&format!(r#"{{"model": "mirage", "transport": "{transport}", "ivsSdkUrl": "{}/ivs-emulator.js"}}"#, http_base()));
+    let o = obj(&format!(
+        r#"{{"model": "mirage", "transport": "{transport}", "ivsSdkUrl": "{}/ivs-emulator.js"}}"#,
+        http_base()
+    ));
     let remote = RemoteStream::default();
     let cb = remote.callback();
     set(&o, "onRemoteStream", cb.as_ref().clone());
-    let client = await_promise(call(factory, "connect", &[camera.clone().into(), o])).await.expect("connect");
+    let client = await_promise(call(factory, "connect", &[camera.clone().into(), o]))
+        .await
+        .expect("connect");
     (client, camera, cb)
 }
 
@@ -47,10 +70,18 @@ fn check_batch(b: &JsValue, sid: &str, transport: &str) {
     assert_eq!(get(b, "sessionId").as_string().as_deref(), Some(sid));
     let tags = get(b, "tags");
     assert_eq!(get(&tags, "session_id").as_string().as_deref(), Some(sid));
-    assert_eq!(get(&tags, "transport").as_string().as_deref(), Some(transport));
+    assert_eq!(
+        get(&tags, "transport").as_string().as_deref(),
+        Some(transport)
+    );
     assert_eq!(get(&tags, "model").as_string().as_deref(), Some("mirage"));
-    assert_eq!(get(&tags, "integration").as_string().as_deref(), Some("tests/1.0"));
-    assert!(get(&tags, "sdk_version").as_string().is_some_and(|v| !v.is_empty()));
+    assert_eq!(
+        get(&tags, "integration").as_string().as_deref(),
+        Some("tests/1.0")
+    );
+    assert!(get(&tags, "sdk_version")
+        .as_string()
+        .is_some_and(|v| !v.is_empty()));
     let stats = js_sys::Array::from(&get(b, "stats"));
     assert!(stats.length() <= 120, "at most 120 items per request");
 }
@@ -64,20 +95,36 @@ async fn periodic_batches_carry_stats_and_tags() {
     for _ in 0..60 {
         sleep(100).await;
         got = received(&sid).await;
-        let stats: u32 = got.0.iter().map(|b| js_sys::Array::from(&get(b, "stats")).length()).sum();
+        let stats: u32 = got
+            .0
+            .iter()
+            .map(|b| js_sys::Array::from(&get(b, "stats")).length())
+            .sum();
         if stats >= 2 {
             break;
         }
     }
     let (batches, text) = got;
-    assert!(!batches.is_empty(), "no telemetry within 6 s with a 1 s interval");
+    assert!(
+        !batches.is_empty(),
+        "no telemetry within 6 s with a 1 s interval"
+    );
     for b in &batches {
         check_batch(b, &sid, "webrtc");
     }
-    let stats: u32 = batches.iter().map(|b| js_sys::Array::from(&get(b, "stats")).length()).sum();
+    let stats: u32 = batches
+        .iter()
+        .map(|b| js_sys::Array::from(&get(b, "stats")).length())
+        .sum();
     assert!(stats >= 2, "stats samples in telemetry: {stats}");
-    let diagnostics: u32 = batches.iter().map(|b| js_sys::Array::from(&get(b, "diagnostics")).length()).sum();
-    assert!(diagnostics >= 1, "the connect's diagnostics (phase timings) are reported");
+    let diagnostics: u32 = batches
+        .iter()
+        .map(|b| js_sys::Array::from(&get(b, "diagnostics")).length())
+        .sum();
+    assert!(
+        diagnostics >= 1,
+        "the connect's diagnostics (phase timings) are reported"
+    );
     assert!(!text.contains(KEY), "the API key is in a telemetry body");
     call(&client, "disconnect", &[]);
     for t in camera.get_tracks().iter() {
@@ -92,7 +139,10 @@ async fn disconnect_sends_the_final_batch_over_ivs() {
     let (client, camera, _cb) = connect(&f, "ivs").await;
     let sid = get(&client, "sessionId").as_string().expect("sessionId");
     sleep(3500).await;
-    assert!(received(&sid).await.0.is_empty(), "nothing is sent before the interval");
+    assert!(
+        received(&sid).await.0.is_empty(),
+        "nothing is sent before the interval"
+    );
     call(&client, "disconnect", &[]);
     let mut batches = Vec::new();
     for _ in 0..30 {
@@ -104,7 +154,10 @@ async fn disconnect_sends_the_final_batch_over_ivs() {
     }
     assert_eq!(batches.len(), 1, "one final keepalive batch");
     check_batch(&batches[0], &sid, "ivs");
-    assert!(js_sys::Array::from(&get(&batches[0], "stats")).length() >= 2, "the stats of the last seconds");
+    assert!(
+        js_sys::Array::from(&get(&batches[0], "stats")).length() >= 2,
+        "the stats of the last seconds"
+    );
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }

@@ -666,7 +666,6 @@ pub async fn run_viewer(
     conn.close(1000, &reason).await;
 }
 
-
 /// Sends a close frame (errors ignored: the peer may be gone already).
 pub(crate) async fn send_close(ws: &mut WebSocket, code: u16, reason: &str) {
     let _ = ws

@@ -55,7 +55,10 @@ impl TelemetryStore {
     /// The batches of `session_id`, oldest first.
     pub fn batches(&self, session_id: &str) -> Vec<Value> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.by_session.get(session_id).map(|l| l.iter().cloned().collect()).unwrap_or_default()
+        g.by_session
+            .get(session_id)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -63,7 +66,12 @@ impl TelemetryStore {
 /// arrays; returns the session id.
 pub fn validate(body: &[u8]) -> Result<(String, Value), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let sid = v.get("sessionId").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or("sessionId (a non-empty string) is missing")?.to_string();
+    let sid = v
+        .get("sessionId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or("sessionId (a non-empty string) is missing")?
+        .to_string();
     for k in ["stats", "diagnostics"] {
         if !v.get(k).is_some_and(Value::is_array) {
             return Err(format!("{k} (an array) is missing"));
@@ -76,7 +84,8 @@ pub fn validate(body: &[u8]) -> Result<(String, Value), String> {
 }
 
 fn authorized(app: &AppState, headers: &HeaderMap) -> bool {
-    app.config.accepts_key(headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+    app.config
+        .accepts_key(headers.get("x-api-key").and_then(|v| v.to_str().ok()))
 }
 
 /// `POST /v1/telemetry`.
@@ -89,17 +98,27 @@ pub async fn post(headers: HeaderMap, State(app): State<Arc<AppState>>, body: By
     }
     match validate(&body) {
         Ok((sid, batch)) => {
-            let (stats, diags) = (batch["stats"].as_array().map_or(0, Vec::len), batch["diagnostics"].as_array().map_or(0, Vec::len));
+            let (stats, diags) = (
+                batch["stats"].as_array().map_or(0, Vec::len),
+                batch["diagnostics"].as_array().map_or(0, Vec::len),
+            );
             tracing::debug!(session = %sid, stats, diagnostics = diags, "telemetry batch");
             app.telemetry.record(&sid, batch);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(why) => json_error(StatusCode::BAD_REQUEST, &format!("invalid telemetry batch: {why}")),
+        Err(why) => json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid telemetry batch: {why}"),
+        ),
     }
 }
 
 /// `GET /v1/telemetry/{session_id}`: the batches received for the session, oldest first.
-pub async fn get(Path(sid): Path<String>, headers: HeaderMap, State(app): State<Arc<AppState>>) -> Response {
+pub async fn get(
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    State(app): State<Arc<AppState>>,
+) -> Response {
     if !authorized(&app, &headers) {
         return json_error(StatusCode::UNAUTHORIZED, session::INVALID_API_KEY);
     }
@@ -116,8 +135,20 @@ mod tests {
         let ok = json!({"sessionId": "s1", "timestamp": 1, "tags": {"transport": "ivs"}, "stats": [], "diagnostics": []});
         assert_eq!(validate(ok.to_string().as_bytes()).unwrap().0, "s1");
         assert!(validate(b"{").unwrap_err().starts_with("not JSON"));
-        assert!(validate(json!({"stats": [], "diagnostics": [], "tags": {}}).to_string().as_bytes()).unwrap_err().contains("sessionId"));
-        assert!(validate(json!({"sessionId": "s", "stats": {}, "diagnostics": [], "tags": {}}).to_string().as_bytes()).unwrap_err().contains("stats"));
+        assert!(validate(
+            json!({"stats": [], "diagnostics": [], "tags": {}})
+                .to_string()
+                .as_bytes()
+        )
+        .unwrap_err()
+        .contains("sessionId"));
+        assert!(validate(
+            json!({"sessionId": "s", "stats": {}, "diagnostics": [], "tags": {}})
+                .to_string()
+                .as_bytes()
+        )
+        .unwrap_err()
+        .contains("stats"));
     }
 
     #[test]
@@ -132,7 +163,10 @@ mod tests {
         for i in 0..(MAX_SESSIONS + 1) {
             s.record(&format!("s{i}"), json!(i));
         }
-        assert!(s.batches("a").is_empty(), "the least recently reporting session went first");
+        assert!(
+            s.batches("a").is_empty(),
+            "the least recently reporting session went first"
+        );
         assert_eq!(s.batches(&format!("s{MAX_SESSIONS}")).len(), 1);
     }
 }

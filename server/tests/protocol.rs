@@ -657,17 +657,30 @@ async fn telemetry_batches_are_kept_per_session() {
     let (status, _) = http_request(srv.http_addr, "POST", "/v1/telemetry", &[json], &batch).await;
     assert_eq!(status, 401, "the API key is required");
     let key = ("x-api-key", "k");
-    let (status, body) = http_request(srv.http_addr, "POST", "/v1/telemetry", &[json, key], "{\"stats\": 1}").await;
+    let (status, body) = http_request(
+        srv.http_addr,
+        "POST",
+        "/v1/telemetry",
+        &[json, key],
+        "{\"stats\": 1}",
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(body.contains("invalid telemetry batch"), "{body}");
-    let (status, body) = http_request(srv.http_addr, "POST", "/v1/telemetry", &[json, key], &batch).await;
+    let (status, body) =
+        http_request(srv.http_addr, "POST", "/v1/telemetry", &[json, key], &batch).await;
     assert_eq!(status, 204, "{body}");
     let (status, body) = http_get(srv.http_addr, "/v1/telemetry/sess_t1", &[key]).await;
     assert_eq!(status, 200);
     let got: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(got.as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(got[0]["tags"]["transport"], "webrtc");
-    assert_eq!(http_get(srv.http_addr, "/v1/telemetry/sess_t1", &[]).await.0, 401);
+    assert_eq!(
+        http_get(srv.http_addr, "/v1/telemetry/sess_t1", &[])
+            .await
+            .0,
+        401
+    );
     let (_, body) = http_get(srv.http_addr, "/v1/telemetry/sess_other", &[key]).await;
     assert_eq!(body, "[]");
     srv.stop().await;

@@ -7,7 +7,11 @@ const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn encode(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let idx = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
         for (i, v) in idx.iter().enumerate() {
@@ -38,7 +42,8 @@ pub fn decode(input: &str) -> Option<Vec<u8>> {
     let bytes: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let data_len = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
     let pad = bytes.len() - data_len;
-    if pad > 2 || bytes[data_len..].iter().any(|&b| b != b'=') || (pad > 0 && bytes.len() % 4 != 0) {
+    if pad > 2 || bytes[data_len..].iter().any(|&b| b != b'=') || (pad > 0 && bytes.len() % 4 != 0)
+    {
         return None;
     }
     let data = &bytes[..data_len];
@@ -66,7 +71,15 @@ mod tests {
 
     #[test]
     fn rfc4648_vectors() {
-        let v = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        let v = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (plain, enc) in v {
             assert_eq!(encode(plain.as_bytes()), enc);
             assert_eq!(decode(enc).as_deref(), Some(plain.as_bytes()));

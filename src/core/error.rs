@@ -115,7 +115,11 @@ pub struct SdkError {
 impl SdkError {
     /// A new error with no cause.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        SdkError { code, message: message.into(), cause: None }
+        SdkError {
+            code,
+            message: message.into(),
+            cause: None,
+        }
     }
 
     /// Attaches the underlying error's text.
@@ -126,34 +130,26 @@ impl SdkError {
 
     /// `INVALID_OPTIONS` naming the option and what was expected.
     pub fn invalid_option(option: &str, expected: &str) -> Self {
-        SdkError::new(ErrorCode::InvalidOptions, format!("invalid option `{option}`: expected {expected}"))
+        SdkError::new(
+            ErrorCode::InvalidOptions,
+            format!("invalid option `{option}`: expected {expected}"),
+        )
     }
 
     /// `NOT_CONNECTED` for a method called without a live session.
     pub fn not_connected(method: &str) -> Self {
-        SdkError::new(ErrorCode::NotConnected, format!("{method}() needs a connected session"))
+        SdkError::new(
+            ErrorCode::NotConnected,
+            format!("{method}() needs a connected session"),
+        )
     }
 
     /// Removes every occurrence of `secret` from the message and cause (used with the API
     /// key before an error leaves the SDK, in case a URL or server text echoed it).
     pub fn redact(mut self, secret: &str) -> Self {
-        self.message = redact(&self.message, secret);
-        self.cause = self.cause.map(|c| redact(&c, secret));
+        self.message = crate::core::redact::redact(&self.message, secret);
+        self.cause = self.cause.map(|c| crate::core::redact::redact(&c, secret));
         self
-    }
-}
-
-/// Replaces `secret` (and its URL-encoded form) in `text` with `[redacted]`.
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return text.to_string();
-    }
-    let encoded = crate::core::urls::encode_component(secret);
-    let out = text.replace(secret, "[redacted]");
-    if encoded != secret {
-        out.replace(&encoded, "[redacted]")
-    } else {
-        out
     }
 }
 
@@ -193,8 +189,11 @@ mod tests {
 
     #[test]
     fn redact_removes_plain_and_encoded_key() {
-        let e = SdkError::new(ErrorCode::WebsocketError, "ws://h/v1/stream?api_key=a%2Bb%20c failed")
-            .with_cause("key a+b c refused");
+        let e = SdkError::new(
+            ErrorCode::WebsocketError,
+            "ws://h/v1/stream?api_key=a%2Bb%20c failed",
+        )
+        .with_cause("key a+b c refused");
         let r = e.redact("a+b c");
         assert!(!r.message.contains("a%2Bb%20c"), "{}", r.message);
         assert!(!r.cause.as_deref().unwrap_or("").contains("a+b c"));

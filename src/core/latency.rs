@@ -67,7 +67,10 @@ impl Default for LatencyConfig {
 impl LatencyConfig {
     /// The default settings with another probe interval (`0` = every frame).
     pub fn with_probe_interval(probe_interval_ms: f64) -> Self {
-        LatencyConfig { probe_interval_ms, ..LatencyConfig::default() }
+        LatencyConfig {
+            probe_interval_ms,
+            ..LatencyConfig::default()
+        }
     }
 
     /// Replaces values that would make the tracker misbehave: a negative or non-finite
@@ -77,9 +80,17 @@ impl LatencyConfig {
         let d = LatencyConfig::default();
         let pick = |v: f64, ok: bool, default: f64| if v.is_finite() && ok { v } else { default };
         LatencyConfig {
-            probe_interval_ms: pick(self.probe_interval_ms, self.probe_interval_ms >= 0.0, d.probe_interval_ms),
+            probe_interval_ms: pick(
+                self.probe_interval_ms,
+                self.probe_interval_ms >= 0.0,
+                d.probe_interval_ms,
+            ),
             ttl_ms: pick(self.ttl_ms, self.ttl_ms > 0.0, d.ttl_ms),
-            report_interval_ms: pick(self.report_interval_ms, self.report_interval_ms > 0.0, d.report_interval_ms),
+            report_interval_ms: pick(
+                self.report_interval_ms,
+                self.report_interval_ms > 0.0,
+                d.report_interval_ms,
+            ),
             max_pending: self.max_pending.clamp(1, MAX_PENDING_LIMIT),
         }
     }
@@ -212,12 +223,25 @@ impl ProbeEvent {
     /// The event of `outcome`, observed at `now_ms`.
     pub fn from_outcome(outcome: ProbeOutcome, now_ms: f64) -> Self {
         let (kind, seq, latency_ms) = match outcome {
-            ProbeOutcome::Received { seq, latency_ms, out_of_order: false } => (ProbeEventKind::Received, Some(seq), Some(latency_ms)),
-            ProbeOutcome::Received { seq, latency_ms, out_of_order: true } => (ProbeEventKind::OutOfOrder, Some(seq), Some(latency_ms)),
+            ProbeOutcome::Received {
+                seq,
+                latency_ms,
+                out_of_order: false,
+            } => (ProbeEventKind::Received, Some(seq), Some(latency_ms)),
+            ProbeOutcome::Received {
+                seq,
+                latency_ms,
+                out_of_order: true,
+            } => (ProbeEventKind::OutOfOrder, Some(seq), Some(latency_ms)),
             ProbeOutcome::Lost { seq } => (ProbeEventKind::Lost, Some(seq), None),
             ProbeOutcome::Corrupted => (ProbeEventKind::Corrupted, None, None),
         };
-        ProbeEvent { kind, seq, latency_ms, timestamp: now_ms }
+        ProbeEvent {
+            kind,
+            seq,
+            latency_ms,
+            timestamp: now_ms,
+        }
     }
 }
 
@@ -240,13 +264,19 @@ pub struct CompositeLatency {
 
 impl CompositeLatency {
     /// Combines the parts; negative or non-finite figures count as unknown.
-    pub fn new(client_rtt_ms: Option<f64>, server_rtt_ms: Option<f64>, pipeline_latency_ms: Option<f64>) -> Self {
+    pub fn new(
+        client_rtt_ms: Option<f64>,
+        server_rtt_ms: Option<f64>,
+        pipeline_latency_ms: Option<f64>,
+    ) -> Self {
         let known = |v: Option<f64>| v.filter(|x| x.is_finite() && *x >= 0.0);
         let client_rtt_ms = known(client_rtt_ms).unwrap_or(0.0);
         let server_rtt_ms = known(server_rtt_ms);
         let pipeline_latency_ms = known(pipeline_latency_ms);
         CompositeLatency {
-            total_ms: client_rtt_ms + server_rtt_ms.unwrap_or(0.0) + pipeline_latency_ms.unwrap_or(0.0),
+            total_ms: client_rtt_ms
+                + server_rtt_ms.unwrap_or(0.0)
+                + pipeline_latency_ms.unwrap_or(0.0),
             client_rtt_ms,
             server_rtt_ms,
             pipeline_latency_ms,
@@ -355,7 +385,10 @@ impl LatencyTracker {
         self.next_seq = self.next_seq.wrapping_add(1);
         self.last_probe_ms = Some(now_ms);
         self.totals.sent = self.totals.sent.saturating_add(1);
-        self.pending.push_back(Pending { seq, sent_ms: now_ms });
+        self.pending.push_back(Pending {
+            seq,
+            sent_ms: now_ms,
+        });
         while self.pending.len() > self.config.max_pending {
             if let Some(old) = self.pending.pop_front() {
                 self.count_lost();
@@ -402,7 +435,11 @@ impl LatencyTracker {
                     self.last_received = Some(seq);
                 }
                 self.count_received(latency_ms, out_of_order);
-                Some(ProbeOutcome::Received { seq, latency_ms, out_of_order })
+                Some(ProbeOutcome::Received {
+                    seq,
+                    latency_ms,
+                    out_of_order,
+                })
             }
         }
     }
@@ -411,7 +448,11 @@ impl LatencyTracker {
     /// lost from `t + ttl` on), plus those pushed out by the pending bound since the last
     /// call. Returns an empty (unallocated) vector when there are none.
     pub fn expire(&mut self, now_ms: f64) -> Vec<ProbeOutcome> {
-        let mut out: Vec<ProbeOutcome> = self.evicted.drain(..).map(|seq| ProbeOutcome::Lost { seq }).collect();
+        let mut out: Vec<ProbeOutcome> = self
+            .evicted
+            .drain(..)
+            .map(|seq| ProbeOutcome::Lost { seq })
+            .collect();
         let ttl = self.config.ttl_ms;
         let before = self.pending.len();
         // Send times are nondecreasing on a monotonic clock, but `retain` stays correct
@@ -453,7 +494,9 @@ impl LatencyTracker {
         // Nearest rank: ceil(0.95 n), 1-based; integer form of the ceiling.
         let p95 = match n {
             0 => None,
-            _ => samples.get((95 * n).div_ceil(100).saturating_sub(1)).copied(),
+            _ => samples
+                .get((95 * n).div_ceil(100).saturating_sub(1))
+                .copied(),
         };
         let seen = f64::from(p.received) + f64::from(p.lost);
         let report = LatencyReport {
@@ -464,7 +507,11 @@ impl LatencyTracker {
             median_latency_ms: median,
             p95_latency_ms: p95,
             max_latency_ms: p.max_ms,
-            delivery_rate: if seen == 0.0 { 1.0 } else { f64::from(p.received) / seen },
+            delivery_rate: if seen == 0.0 {
+                1.0
+            } else {
+                f64::from(p.received) / seen
+            },
             received: p.received,
             lost: p.lost,
             corrupted: p.corrupted,
@@ -515,7 +562,11 @@ mod tests {
     }
 
     fn received(seq: u16, latency_ms: f64, out_of_order: bool) -> Option<ProbeOutcome> {
-        Some(ProbeOutcome::Received { seq, latency_ms, out_of_order })
+        Some(ProbeOutcome::Received {
+            seq,
+            latency_ms,
+            out_of_order,
+        })
     }
 
     #[test]
@@ -524,7 +575,10 @@ mod tests {
         let seq = t.start_probe(1000.0);
         assert_eq!(seq, 0);
         assert_eq!(t.pending_count(), 1);
-        assert_eq!(t.on_read(MarkerRead::Seq(seq), 1180.5), received(0, 180.5, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(seq), 1180.5),
+            received(0, 180.5, false)
+        );
         assert_eq!(t.pending_count(), 0);
         let r = t.take_report(5000.0);
         assert_eq!(r.avg_latency_ms, Some(180.5));
@@ -555,15 +609,29 @@ mod tests {
     #[test]
     fn invalid_config_is_replaced() {
         let t = LatencyTracker::new(
-            LatencyConfig { probe_interval_ms: -1.0, ttl_ms: f64::NAN, report_interval_ms: 0.0, max_pending: 0 },
+            LatencyConfig {
+                probe_interval_ms: -1.0,
+                ttl_ms: f64::NAN,
+                report_interval_ms: 0.0,
+                max_pending: 0,
+            },
             0.0,
         );
         assert_eq!(
             *t.config(),
-            LatencyConfig { probe_interval_ms: 2000.0, ttl_ms: 60_000.0, report_interval_ms: 5000.0, max_pending: 1 }
+            LatencyConfig {
+                probe_interval_ms: 2000.0,
+                ttl_ms: 60_000.0,
+                report_interval_ms: 5000.0,
+                max_pending: 1
+            }
         );
         let t = LatencyTracker::new(
-            LatencyConfig { probe_interval_ms: f64::INFINITY, max_pending: usize::MAX, ..LatencyConfig::default() },
+            LatencyConfig {
+                probe_interval_ms: f64::INFINITY,
+                max_pending: usize::MAX,
+                ..LatencyConfig::default()
+            },
             0.0,
         );
         assert_eq!(t.config().probe_interval_ms, 2000.0);
@@ -576,10 +644,17 @@ mod tests {
         let a = t.start_probe(1000.0);
         let b = t.start_probe(1500.0);
         assert!(t.expire(60_999.9).is_empty(), "not yet 60 s");
-        assert_eq!(t.expire(61_000.0), vec![ProbeOutcome::Lost { seq: a }], "lost at exactly 60 s");
+        assert_eq!(
+            t.expire(61_000.0),
+            vec![ProbeOutcome::Lost { seq: a }],
+            "lost at exactly 60 s"
+        );
         assert_eq!(t.pending_count(), 1);
         // A read just inside the TTL still counts.
-        assert_eq!(t.on_read(MarkerRead::Seq(b), 61_499.0), received(b, 59_999.0, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(b), 61_499.0),
+            received(b, 59_999.0, false)
+        );
         // A late read of the lost probe is ignored.
         assert_eq!(t.on_read(MarkerRead::Seq(a), 61_600.0), None);
         let r = t.take_report(62_000.0);
@@ -590,7 +665,10 @@ mod tests {
     fn read_at_ttl_before_expire_is_lost_not_received() {
         let mut t = tracker();
         let a = t.start_probe(0.0);
-        assert_eq!(t.on_read(MarkerRead::Seq(a), 60_000.0), Some(ProbeOutcome::Lost { seq: a }));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(a), 60_000.0),
+            Some(ProbeOutcome::Lost { seq: a })
+        );
         assert!(t.expire(60_000.0).is_empty(), "counted once");
         assert_eq!(t.totals().lost, 1);
         assert_eq!(t.totals().received, 0);
@@ -611,7 +689,10 @@ mod tests {
     fn wrap_around_is_in_order() {
         let mut t = tracker();
         advance_to(&mut t, 0xFFFF);
-        assert_eq!(t.on_read(MarkerRead::Seq(0xFFFF), 1.0), received(0xFFFF, 1.0, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(0xFFFF), 1.0),
+            received(0xFFFF, 1.0, false)
+        );
         let zero = t.start_probe(2.0);
         assert_eq!(zero, 0, "sequence wraps at 0x10000");
         assert_eq!(t.on_read(MarkerRead::Seq(0), 3.0), received(0, 1.0, false));
@@ -619,8 +700,14 @@ mod tests {
         // And a probe from before the wrap arriving after it is out of order.
         let one = t.start_probe(4.0);
         let two = t.start_probe(4.0);
-        assert_eq!(t.on_read(MarkerRead::Seq(two), 5.0), received(two, 1.0, false));
-        assert_eq!(t.on_read(MarkerRead::Seq(one), 5.0), received(one, 1.0, true));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(two), 5.0),
+            received(two, 1.0, false)
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(one), 5.0),
+            received(one, 1.0, true)
+        );
     }
 
     #[test]
@@ -629,10 +716,23 @@ mod tests {
         for _ in 0..=6 {
             t.start_probe(0.0);
         }
-        assert_eq!(t.on_read(MarkerRead::Seq(5), 100.0), received(5, 100.0, false));
-        assert_eq!(t.on_read(MarkerRead::Seq(3), 110.0), received(3, 110.0, true));
-        assert_eq!(t.on_read(MarkerRead::Seq(4), 120.0), received(4, 120.0, true), "still behind 5");
-        assert_eq!(t.on_read(MarkerRead::Seq(6), 130.0), received(6, 130.0, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(5), 100.0),
+            received(5, 100.0, false)
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(3), 110.0),
+            received(3, 110.0, true)
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(4), 120.0),
+            received(4, 120.0, true),
+            "still behind 5"
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(6), 130.0),
+            received(6, 130.0, false)
+        );
         let r = t.take_report(5000.0);
         assert_eq!((r.received, r.out_of_order), (4, 2));
         // Out-of-order probes still count as delivered.
@@ -644,19 +744,32 @@ mod tests {
         let mut t = tracker();
         let s = t.start_probe(0.0);
         assert!(t.on_read(MarkerRead::Seq(s), 40.0).is_some());
-        assert_eq!(t.on_read(MarkerRead::Seq(s), 80.0), None, "same marker on the next frame");
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(s), 80.0),
+            None,
+            "same marker on the next frame"
+        );
         assert_eq!(t.on_read(MarkerRead::Seq(999), 80.0), None, "never sent");
         assert_eq!(t.on_read(MarkerRead::NoMarker, 80.0), None);
         let r = t.take_report(5000.0);
-        assert_eq!((r.received, r.lost, r.corrupted, r.out_of_order), (1, 0, 0, 0));
+        assert_eq!(
+            (r.received, r.lost, r.corrupted, r.out_of_order),
+            (1, 0, 0, 0)
+        );
         assert_eq!(r.avg_latency_ms, Some(40.0));
     }
 
     #[test]
     fn corrupted_reads_are_counted() {
         let mut t = tracker();
-        assert_eq!(t.on_read(MarkerRead::Corrupted, 1.0), Some(ProbeOutcome::Corrupted));
-        assert_eq!(t.on_read(MarkerRead::Corrupted, 2.0), Some(ProbeOutcome::Corrupted));
+        assert_eq!(
+            t.on_read(MarkerRead::Corrupted, 1.0),
+            Some(ProbeOutcome::Corrupted)
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Corrupted, 2.0),
+            Some(ProbeOutcome::Corrupted)
+        );
         let r = t.take_report(5000.0);
         assert_eq!(r.corrupted, 2);
         assert_eq!(r.avg_latency_ms, None);
@@ -678,12 +791,27 @@ mod tests {
         assert_eq!((r1.period_start_ms, r1.period_end_ms), (1000.0, 6000.0));
         assert_eq!((r1.received, r1.corrupted), (2, 1));
         assert_eq!(r1.avg_latency_ms, Some(200.0));
-        assert_eq!(r1.totals, LatencyTotals { sent: 2, received: 2, lost: 0, corrupted: 1, out_of_order: 0 });
+        assert_eq!(
+            r1.totals,
+            LatencyTotals {
+                sent: 2,
+                received: 2,
+                lost: 0,
+                corrupted: 1,
+                out_of_order: 0
+            }
+        );
 
-        assert!(!t.report_due(10_999.0), "the period restarts at take_report");
+        assert!(
+            !t.report_due(10_999.0),
+            "the period restarts at take_report"
+        );
         assert!(t.report_due(11_000.0));
         let r2 = t.take_report(11_000.0);
-        assert_eq!((r2.received, r2.lost, r2.corrupted, r2.out_of_order), (0, 0, 0, 0));
+        assert_eq!(
+            (r2.received, r2.lost, r2.corrupted, r2.out_of_order),
+            (0, 0, 0, 0)
+        );
         assert_eq!(r2.avg_latency_ms, None);
         assert_eq!(r2.min_latency_ms, None);
         assert_eq!(r2.median_latency_ms, None);
@@ -708,7 +836,10 @@ mod tests {
         t.on_read(MarkerRead::Seq(seqs[0]), 100.0);
         t.on_read(MarkerRead::Seq(seqs[2]), 100.0);
         t.on_read(MarkerRead::Seq(seqs[3]), 100.0);
-        assert_eq!(t.expire(60_001.0), vec![ProbeOutcome::Lost { seq: seqs[1] }]);
+        assert_eq!(
+            t.expire(60_001.0),
+            vec![ProbeOutcome::Lost { seq: seqs[1] }]
+        );
         let r = t.take_report(60_001.0);
         assert_eq!((r.received, r.lost), (3, 1));
         assert_eq!(r.delivery_rate, 0.75);
@@ -735,7 +866,11 @@ mod tests {
         assert_eq!(r.max_latency_ms, Some(20.0));
         assert_eq!(r.avg_latency_ms, Some(10.5));
         assert_eq!(r.median_latency_ms, Some(10.5), "mean of the 10th and 11th");
-        assert_eq!(r.p95_latency_ms, Some(19.0), "nearest rank ceil(0.95 * 20) = 19");
+        assert_eq!(
+            r.p95_latency_ms,
+            Some(19.0),
+            "nearest rank ceil(0.95 * 20) = 19"
+        );
 
         for lat in [30.0, 10.0, 20.0] {
             let s = t.start_probe(0.0);
@@ -757,11 +892,22 @@ mod tests {
         // The evicted probes are reported by the next expire, once.
         assert_eq!(
             t.expire(10_000.0),
-            vec![ProbeOutcome::Lost { seq: 0 }, ProbeOutcome::Lost { seq: 1 }, ProbeOutcome::Lost { seq: 2 }]
+            vec![
+                ProbeOutcome::Lost { seq: 0 },
+                ProbeOutcome::Lost { seq: 1 },
+                ProbeOutcome::Lost { seq: 2 }
+            ]
         );
         assert!(t.expire(10_000.0).is_empty());
-        assert_eq!(t.on_read(MarkerRead::Seq(0), 10_000.0), None, "evicted, no longer pending");
-        assert!(t.on_read(MarkerRead::Seq(3), 10_000.0).is_some(), "the oldest survivor");
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(0), 10_000.0),
+            None,
+            "evicted, no longer pending"
+        );
+        assert!(
+            t.on_read(MarkerRead::Seq(3), 10_000.0).is_some(),
+            "the oldest survivor"
+        );
         let r = t.take_report(10_000.0);
         assert_eq!((r.lost, r.received), (3, 1));
         assert_eq!(r.pending, DEFAULT_MAX_PENDING - 1);
@@ -769,19 +915,31 @@ mod tests {
 
     #[test]
     fn eviction_notices_stay_bounded_without_expire() {
-        let mut t = LatencyTracker::new(LatencyConfig { max_pending: 2, ..LatencyConfig::default() }, 0.0);
+        let mut t = LatencyTracker::new(
+            LatencyConfig {
+                max_pending: 2,
+                ..LatencyConfig::default()
+            },
+            0.0,
+        );
         for _ in 0..10 {
             t.start_probe(0.0);
         }
         assert_eq!(t.totals().lost, 8);
-        assert_eq!(t.expire(1.0), vec![ProbeOutcome::Lost { seq: 6 }, ProbeOutcome::Lost { seq: 7 }]);
+        assert_eq!(
+            t.expire(1.0),
+            vec![ProbeOutcome::Lost { seq: 6 }, ProbeOutcome::Lost { seq: 7 }]
+        );
     }
 
     #[test]
     fn clock_weirdness_does_not_panic_or_go_negative() {
         let mut t = tracker();
         let s = t.start_probe(500.0);
-        assert_eq!(t.on_read(MarkerRead::Seq(s), 400.0), received(s, 0.0, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(s), 400.0),
+            received(s, 0.0, false)
+        );
         let s = t.start_probe(f64::NAN);
         let _ = t.should_probe(f64::NAN);
         let _ = t.expire(f64::NAN);
@@ -793,8 +951,16 @@ mod tests {
 
     #[test]
     fn serialized_shapes() {
-        let v = serde_json::to_value(ProbeOutcome::Received { seq: 7, latency_ms: 12.5, out_of_order: true }).unwrap();
-        assert_eq!(v, json!({"kind": "received", "seq": 7, "latencyMs": 12.5, "outOfOrder": true}));
+        let v = serde_json::to_value(ProbeOutcome::Received {
+            seq: 7,
+            latency_ms: 12.5,
+            out_of_order: true,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"kind": "received", "seq": 7, "latencyMs": 12.5, "outOfOrder": true})
+        );
         let v = serde_json::to_value(ProbeOutcome::Lost { seq: 9 }).unwrap();
         assert_eq!(v, json!({"kind": "lost", "seq": 9}));
         let v = serde_json::to_value(ProbeOutcome::Corrupted).unwrap();
@@ -836,12 +1002,21 @@ mod tests {
         let mut strip = [0u8; STRIP_LEN];
         let seq = t.start_probe(10.0);
         stamp_strip(&mut strip, seq).unwrap();
-        assert_eq!(t.on_read(read_strip(&strip), 95.0), received(seq, 85.0, false));
+        assert_eq!(
+            t.on_read(read_strip(&strip), 95.0),
+            received(seq, 85.0, false)
+        );
     }
 
     #[test]
     fn clear_pending_forgets_without_loss() {
-        let mut t = LatencyTracker::new(LatencyConfig { max_pending: 2, ..LatencyConfig::default() }, 0.0);
+        let mut t = LatencyTracker::new(
+            LatencyConfig {
+                max_pending: 2,
+                ..LatencyConfig::default()
+            },
+            0.0,
+        );
         let a = t.start_probe(0.0);
         for _ in 0..3 {
             t.start_probe(1.0);
@@ -849,26 +1024,50 @@ mod tests {
         assert_eq!(t.totals().lost, 2, "two pushed out by the bound");
         assert_eq!(t.clear_pending(), 2);
         assert_eq!(t.pending_count(), 0);
-        assert!(t.expire(120_000.0).is_empty(), "nothing left to lose, eviction notices dropped too");
-        assert_eq!(t.on_read(MarkerRead::Seq(a), 2.0), None, "a forgotten probe reads as unknown");
+        assert!(
+            t.expire(120_000.0).is_empty(),
+            "nothing left to lose, eviction notices dropped too"
+        );
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(a), 2.0),
+            None,
+            "a forgotten probe reads as unknown"
+        );
         assert_eq!(t.totals().lost, 2);
         let next = t.start_probe(3.0);
-        assert_eq!(t.on_read(MarkerRead::Seq(next), 13.0), received(next, 10.0, false));
+        assert_eq!(
+            t.on_read(MarkerRead::Seq(next), 13.0),
+            received(next, 10.0, false)
+        );
     }
 
     #[test]
     fn probe_event_shapes() {
         let ev = |o| serde_json::to_value(ProbeEvent::from_outcome(o, 42.0)).unwrap();
         assert_eq!(
-            ev(ProbeOutcome::Received { seq: 3, latency_ms: 80.0, out_of_order: false }),
+            ev(ProbeOutcome::Received {
+                seq: 3,
+                latency_ms: 80.0,
+                out_of_order: false
+            }),
             json!({"kind": "received", "seq": 3, "latencyMs": 80.0, "timestamp": 42.0})
         );
         assert_eq!(
-            ev(ProbeOutcome::Received { seq: 2, latency_ms: 90.0, out_of_order: true }),
+            ev(ProbeOutcome::Received {
+                seq: 2,
+                latency_ms: 90.0,
+                out_of_order: true
+            }),
             json!({"kind": "outOfOrder", "seq": 2, "latencyMs": 90.0, "timestamp": 42.0})
         );
-        assert_eq!(ev(ProbeOutcome::Lost { seq: 7 }), json!({"kind": "lost", "seq": 7, "latencyMs": null, "timestamp": 42.0}));
-        assert_eq!(ev(ProbeOutcome::Corrupted), json!({"kind": "corrupted", "seq": null, "latencyMs": null, "timestamp": 42.0}));
+        assert_eq!(
+            ev(ProbeOutcome::Lost { seq: 7 }),
+            json!({"kind": "lost", "seq": 7, "latencyMs": null, "timestamp": 42.0})
+        );
+        assert_eq!(
+            ev(ProbeOutcome::Corrupted),
+            json!({"kind": "corrupted", "seq": null, "latencyMs": null, "timestamp": 42.0})
+        );
     }
 
     #[test]
@@ -880,8 +1079,20 @@ mod tests {
             json!({"totalMs": 67.5, "clientRttMs": 12.0, "serverRttMs": 20.0, "pipelineLatencyMs": 35.5})
         );
         let c = CompositeLatency::new(None, Some(20.0), None);
-        assert_eq!((c.total_ms, c.client_rtt_ms, c.pipeline_latency_ms), (20.0, 0.0, None), "unknown client RTT counts 0");
+        assert_eq!(
+            (c.total_ms, c.client_rtt_ms, c.pipeline_latency_ms),
+            (20.0, 0.0, None),
+            "unknown client RTT counts 0"
+        );
         let c = CompositeLatency::new(Some(f64::NAN), Some(-1.0), Some(f64::INFINITY));
-        assert_eq!(c, CompositeLatency { total_ms: 0.0, client_rtt_ms: 0.0, server_rtt_ms: None, pipeline_latency_ms: None });
+        assert_eq!(
+            c,
+            CompositeLatency {
+                total_ms: 0.0,
+                client_rtt_ms: 0.0,
+                server_rtt_ms: None,
+                pipeline_latency_ms: None
+            }
+        );
     }
 }

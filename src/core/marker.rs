@@ -130,7 +130,11 @@ fn geometry(len: usize, width: usize, height: usize) -> Result<Geometry, MarkerE
     }
     // height >= MARKER_HEIGHT and stride * height did not overflow, so neither can this.
     let start = stride * (height - MARKER_HEIGHT);
-    Ok(Geometry { start, end: needed, stride })
+    Ok(Geometry {
+        start,
+        end: needed,
+        stride,
+    })
 }
 
 /// Writes the strip pixels of one row; `row` starts at x = 0 and holds at least
@@ -387,7 +391,10 @@ mod tests {
         let s = strip_for(0xBEEF);
         for row in 0..MARKER_HEIGHT {
             let fi = ((h - MARKER_HEIGHT + row) * w) * 4;
-            assert_eq!(&f[fi..fi + ROW_BYTES], &s[row * ROW_BYTES..(row + 1) * ROW_BYTES]);
+            assert_eq!(
+                &f[fi..fi + ROW_BYTES],
+                &s[row * ROW_BYTES..(row + 1) * ROW_BYTES]
+            );
         }
     }
 
@@ -483,41 +490,79 @@ mod tests {
         let (w, h) = (30, 8);
         let mut f = frame(w, h, 0);
         stamp(&mut f[..w * MARKER_HEIGHT * 4], w, MARKER_HEIGHT, 5).unwrap();
-        assert_eq!(read(&f[..w * MARKER_HEIGHT * 4], w, MARKER_HEIGHT), MarkerRead::Seq(5));
+        assert_eq!(
+            read(&f[..w * MARKER_HEIGHT * 4], w, MARKER_HEIGHT),
+            MarkerRead::Seq(5)
+        );
         assert_eq!(read(&f, w, h), MarkerRead::NoMarker);
     }
 
     #[test]
     fn too_small_or_short_input() {
         let mut f = frame(23, 4, 0);
-        assert_eq!(stamp(&mut f, 23, 4, 1), Err(MarkerError::FrameTooSmall { width: 23, height: 4 }));
+        assert_eq!(
+            stamp(&mut f, 23, 4, 1),
+            Err(MarkerError::FrameTooSmall {
+                width: 23,
+                height: 4
+            })
+        );
         assert!(f.iter().all(|&b| b == 0), "a failed stamp writes nothing");
         assert_eq!(read(&f, 23, 4), MarkerRead::NoMarker);
         let mut f = frame(24, 3, 0);
-        assert_eq!(stamp(&mut f, 24, 3, 1), Err(MarkerError::FrameTooSmall { width: 24, height: 3 }));
+        assert_eq!(
+            stamp(&mut f, 24, 3, 1),
+            Err(MarkerError::FrameTooSmall {
+                width: 24,
+                height: 3
+            })
+        );
         assert_eq!(read(&f, 24, 3), MarkerRead::NoMarker);
 
         let mut short = vec![0u8; 100 * 10 * 4 - 1];
-        assert_eq!(stamp(&mut short, 100, 10, 1), Err(MarkerError::BufferTooShort { len: 3999, needed: 4000 }));
+        assert_eq!(
+            stamp(&mut short, 100, 10, 1),
+            Err(MarkerError::BufferTooShort {
+                len: 3999,
+                needed: 4000
+            })
+        );
         assert!(short.iter().all(|&b| b == 0));
         assert_eq!(read(&short, 100, 10), MarkerRead::NoMarker);
 
         let mut tiny = [0u8; STRIP_LEN - 1];
-        assert!(matches!(stamp_strip(&mut tiny, 1), Err(MarkerError::BufferTooShort { .. })));
+        assert!(matches!(
+            stamp_strip(&mut tiny, 1),
+            Err(MarkerError::BufferTooShort { .. })
+        ));
         assert_eq!(read_strip(&tiny), MarkerRead::NoMarker);
 
-        assert_eq!(stamp(&mut [], usize::MAX, 4, 1), Err(MarkerError::SizeOverflow { width: usize::MAX, height: 4 }));
+        assert_eq!(
+            stamp(&mut [], usize::MAX, 4, 1),
+            Err(MarkerError::SizeOverflow {
+                width: usize::MAX,
+                height: 4
+            })
+        );
         assert_eq!(read(&[], usize::MAX / 4, usize::MAX), MarkerRead::NoMarker);
     }
 
     #[test]
     fn errors_display() {
         assert_eq!(
-            MarkerError::FrameTooSmall { width: 10, height: 2 }.to_string(),
+            MarkerError::FrameTooSmall {
+                width: 10,
+                height: 2
+            }
+            .to_string(),
             "frame 10x2 is smaller than the 24x4 marker"
         );
         assert_eq!(
-            MarkerError::BufferTooShort { len: 3, needed: 384 }.to_string(),
+            MarkerError::BufferTooShort {
+                len: 3,
+                needed: 384
+            }
+            .to_string(),
             "RGBA buffer has 3 bytes, the frame needs 384"
         );
     }
@@ -545,7 +590,11 @@ mod tests {
                 for row in 0..MARKER_HEIGHT {
                     flip_px(&mut s, row, x);
                 }
-                assert_eq!(read_strip(&s), MarkerRead::Corrupted, "seq {seq:#x} pixel {x}");
+                assert_eq!(
+                    read_strip(&s),
+                    MarkerRead::Corrupted,
+                    "seq {seq:#x} pixel {x}"
+                );
             }
         }
     }
@@ -557,8 +606,13 @@ mod tests {
 
         /// Frame dimensions that hold a strip, with random content of the exact size.
         fn random_frame() -> impl Strategy<Value = (usize, usize, Vec<u8>)> {
-            (MARKER_WIDTH..=80usize, MARKER_HEIGHT..=24usize)
-                .prop_flat_map(|(w, h)| (Just(w), Just(h), proptest::collection::vec(any::<u8>(), w * h * 4)))
+            (MARKER_WIDTH..=80usize, MARKER_HEIGHT..=24usize).prop_flat_map(|(w, h)| {
+                (
+                    Just(w),
+                    Just(h),
+                    proptest::collection::vec(any::<u8>(), w * h * 4),
+                )
+            })
         }
 
         proptest! {

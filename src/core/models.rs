@@ -31,7 +31,13 @@ const REGISTRY: [(&str, u32, u32, u32); 5] = [
 ];
 
 fn entry((name, fps, width, height): (&str, u32, u32, u32)) -> ModelDefinition {
-    ModelDefinition { name: name.to_string(), url_path: STREAM_PATH.to_string(), fps, width, height }
+    ModelDefinition {
+        name: name.to_string(),
+        url_path: STREAM_PATH.to_string(),
+        fps,
+        width,
+        height,
+    }
 }
 
 /// Every built-in realtime model.
@@ -41,10 +47,17 @@ pub fn all() -> Vec<ModelDefinition> {
 
 /// The built-in model called `name`.
 pub fn realtime(name: &str) -> Result<ModelDefinition, SdkError> {
-    REGISTRY.into_iter().find(|m| m.0 == name).map(entry).ok_or_else(|| {
-        let names: Vec<&str> = REGISTRY.iter().map(|m| m.0).collect();
-        SdkError::invalid_option("model", &format!("one of {} (got \"{name}\")", names.join(", ")))
-    })
+    REGISTRY
+        .into_iter()
+        .find(|m| m.0 == name)
+        .map(entry)
+        .ok_or_else(|| {
+            let names: Vec<&str> = REGISTRY.iter().map(|m| m.0).collect();
+            SdkError::invalid_option(
+                "model",
+                &format!("one of {} (got \"{name}\")", names.join(", ")),
+            )
+        })
 }
 
 impl ModelDefinition {
@@ -55,14 +68,23 @@ impl ModelDefinition {
             return Err(SdkError::invalid_option("model.name", "a non-empty string"));
         }
         if !self.url_path.starts_with('/') || self.url_path.contains(['?', '#', ' ']) {
-            return Err(SdkError::invalid_option("model.urlPath", "a URL path starting with \"/\""));
+            return Err(SdkError::invalid_option(
+                "model.urlPath",
+                "a URL path starting with \"/\"",
+            ));
         }
         if !(1..=120).contains(&self.fps) {
-            return Err(SdkError::invalid_option("model.fps", "an integer from 1 to 120"));
+            return Err(SdkError::invalid_option(
+                "model.fps",
+                "an integer from 1 to 120",
+            ));
         }
         for (field, v) in [("model.width", self.width), ("model.height", self.height)] {
             if !(16..=4096).contains(&v) {
-                return Err(SdkError::invalid_option(field, "an integer from 16 to 4096"));
+                return Err(SdkError::invalid_option(
+                    field,
+                    "an integer from 16 to 4096",
+                ));
             }
         }
         Ok(self)
@@ -91,18 +113,40 @@ mod tests {
     #[test]
     fn unknown_model_names_the_choices() {
         let e = realtime("nope").unwrap_err();
-        assert!(e.message.contains("`model`") && e.message.contains("mirage") && e.message.contains("nope"));
+        assert!(
+            e.message.contains("`model`")
+                && e.message.contains("mirage")
+                && e.message.contains("nope")
+        );
     }
 
     #[test]
     fn custom_definitions_are_checked() {
-        let ok = ModelDefinition { name: "x".into(), url_path: "/v1/custom".into(), fps: 30, width: 640, height: 360 };
+        let ok = ModelDefinition {
+            name: "x".into(),
+            url_path: "/v1/custom".into(),
+            fps: 30,
+            width: 640,
+            height: 360,
+        };
         assert!(ok.clone().validate().is_ok());
-        let e = ModelDefinition { fps: 0, ..ok.clone() }.validate().unwrap_err();
+        let e = ModelDefinition {
+            fps: 0,
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.message.contains("model.fps"));
-        let e = ModelDefinition { url_path: "v1".into(), ..ok.clone() }.validate().unwrap_err();
+        let e = ModelDefinition {
+            url_path: "v1".into(),
+            ..ok.clone()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.message.contains("model.urlPath"));
-        let e = ModelDefinition { height: 5000, ..ok }.validate().unwrap_err();
+        let e = ModelDefinition { height: 5000, ..ok }
+            .validate()
+            .unwrap_err();
         assert!(e.message.contains("model.height"));
     }
 

@@ -20,7 +20,11 @@ pub struct IceCandidateInit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
     /// Index of the m-line.
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "sdpMLineIndex")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "sdpMLineIndex"
+    )]
     pub sdp_m_line_index: Option<u16>,
     /// ICE ufrag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +224,16 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_publish_participant_id: Option<String>,
     },
+    /// TURN relay credentials for this session, sent during setup (before the answer) when
+    /// the server has a TURN server; the client adds it to its ICE servers.
+    TurnConfig {
+        /// TURN URLs (`turn:host:port?transport=udp`, `turn:host:port?transport=tcp`, ...).
+        urls: Vec<String>,
+        /// TURN username.
+        username: String,
+        /// TURN credential.
+        credential: String,
+    },
 }
 
 impl ServerMessage {
@@ -238,6 +252,7 @@ impl ServerMessage {
         "session_id",
         "metrics_report",
         "ivs_stage_ready",
+        "turn_config",
     ];
 }
 
@@ -293,10 +308,15 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 fn parse_with<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<Incoming<T>, ParseError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ParseError { message_type: None, reason: format!("not JSON: {e}") })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
+        message_type: None,
+        reason: format!("not JSON: {e}"),
+    })?;
     let Some(ty) = value.get("type").and_then(|t| t.as_str()) else {
-        return Err(ParseError { message_type: None, reason: "no string `type` field".into() });
+        return Err(ParseError {
+            message_type: None,
+            reason: "no string `type` field".into(),
+        });
     };
     if !known.contains(&ty) {
         return Ok(Incoming::Unknown(ty.to_string()));
@@ -304,7 +324,10 @@ fn parse_with<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<Incomin
     let ty = ty.to_string();
     serde_json::from_value(value)
         .map(Incoming::Message)
-        .map_err(|e| ParseError { message_type: Some(ty), reason: e.to_string() })
+        .map_err(|e| ParseError {
+            message_type: Some(ty),
+            reason: e.to_string(),
+        })
 }
 
 /// Parses a frame received by the client.
@@ -331,29 +354,40 @@ mod tests {
 
     fn roundtrip_client(m: ClientMessage) {
         let text = to_text(&m);
-        assert_eq!(parse_client_message(&text), Ok(Incoming::Message(m)), "{text}");
+        assert_eq!(
+            parse_client_message(&text),
+            Ok(Incoming::Message(m)),
+            "{text}"
+        );
     }
 
     #[test]
     fn client_messages_have_the_protocol_names() {
-        let v: serde_json::Value = serde_json::from_str(&to_text(&ClientMessage::IceCandidate { candidate: None })).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&to_text(&ClientMessage::IceCandidate { candidate: None }))
+                .unwrap();
         assert_eq!(v, json!({"type": "ice-candidate", "candidate": null}));
         let v: serde_json::Value = serde_json::from_str(&to_text(&ClientMessage::Prompt {
             prompt: "a cat".into(),
             enhance_prompt: true,
         }))
         .unwrap();
-        assert_eq!(v, json!({"type": "prompt", "prompt": "a cat", "enhance_prompt": true}));
-        let v: serde_json::Value = serde_json::from_str(&to_text(&ClientMessage::IvsJoined)).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "prompt", "prompt": "a cat", "enhance_prompt": true})
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&to_text(&ClientMessage::IvsJoined)).unwrap();
         assert_eq!(v, json!({"type": "ivs_joined"}));
-        let v: serde_json::Value = serde_json::from_str(&to_text(&ClientMessage::E2eLatencyReport {
-            avg_latency_ms: None,
-            delivery_rate: 0.5,
-            lost: 1,
-            corrupted: 2,
-            out_of_order: 3,
-        }))
-        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&to_text(&ClientMessage::E2eLatencyReport {
+                avg_latency_ms: None,
+                delivery_rate: 0.5,
+                lost: 1,
+                corrupted: 2,
+                out_of_order: 3,
+            }))
+            .unwrap();
         assert_eq!(
             v,
             json!({"type": "e2e_latency_report", "avg_latency_ms": null, "delivery_rate": 0.5, "lost": 1, "corrupted": 2, "out_of_order": 3})
@@ -362,17 +396,30 @@ mod tests {
 
     #[test]
     fn passthrough_set_image_sends_explicit_nulls() {
-        let m = ClientMessage::SetImage { image_data: None, prompt: Some(None), enhance_prompt: None };
+        let m = ClientMessage::SetImage {
+            image_data: None,
+            prompt: Some(None),
+            enhance_prompt: None,
+        };
         let v: serde_json::Value = serde_json::from_str(&to_text(&m)).unwrap();
-        assert_eq!(v, json!({"type": "set_image", "image_data": null, "prompt": null}));
-        let m = ClientMessage::SetImage { image_data: Some("AAAA".into()), prompt: None, enhance_prompt: None };
+        assert_eq!(
+            v,
+            json!({"type": "set_image", "image_data": null, "prompt": null})
+        );
+        let m = ClientMessage::SetImage {
+            image_data: Some("AAAA".into()),
+            prompt: None,
+            enhance_prompt: None,
+        };
         let v: serde_json::Value = serde_json::from_str(&to_text(&m)).unwrap();
         assert_eq!(v, json!({"type": "set_image", "image_data": "AAAA"}));
     }
 
     #[test]
     fn client_roundtrips() {
-        roundtrip_client(ClientMessage::Offer { sdp: "v=0\r\n".into() });
+        roundtrip_client(ClientMessage::Offer {
+            sdp: "v=0\r\n".into(),
+        });
         roundtrip_client(ClientMessage::IceCandidate {
             candidate: Some(IceCandidateInit {
                 candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
@@ -386,13 +433,18 @@ mod tests {
             prompt: Some(Some("p".into())),
             enhance_prompt: Some(false),
         });
-        roundtrip_client(ClientMessage::LatencyProbe { seq: 65535, client_time: 12.5 });
+        roundtrip_client(ClientMessage::LatencyProbe {
+            seq: 65535,
+            client_time: 12.5,
+        });
     }
 
     #[test]
     fn ice_candidate_uses_browser_field_names() {
         let text = r#"{"type":"ice-candidate","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":1,"usernameFragment":"u"}}"#;
-        let Ok(Incoming::Message(ServerMessage::IceCandidate { candidate: Some(c) })) = parse_server_message(text) else {
+        let Ok(Incoming::Message(ServerMessage::IceCandidate { candidate: Some(c) })) =
+            parse_server_message(text)
+        else {
             panic!("not parsed");
         };
         assert_eq!(c.sdp_m_line_index, Some(1));
@@ -403,16 +455,36 @@ mod tests {
     fn server_messages_parse() {
         let cases = [
             (r#"{"type":"ready"}"#, ServerMessage::Ready),
-            (r#"{"type":"generation_started"}"#, ServerMessage::GenerationStarted),
-            (r#"{"type":"generation_tick","seconds":3}"#, ServerMessage::GenerationTick { seconds: 3.0 }),
+            (
+                r#"{"type":"generation_started"}"#,
+                ServerMessage::GenerationStarted,
+            ),
+            (
+                r#"{"type":"generation_tick","seconds":3}"#,
+                ServerMessage::GenerationTick { seconds: 3.0 },
+            ),
             (
                 r#"{"type":"prompt_ack","prompt":"x","success":false,"error":"too long"}"#,
-                ServerMessage::PromptAck { prompt: "x".into(), success: false, error: Some("too long".into()) },
+                ServerMessage::PromptAck {
+                    prompt: "x".into(),
+                    success: false,
+                    error: Some("too long".into()),
+                },
             ),
-            (r#"{"type":"set_image_ack","success":true}"#, ServerMessage::SetImageAck { success: true, error: None }),
+            (
+                r#"{"type":"set_image_ack","success":true}"#,
+                ServerMessage::SetImageAck {
+                    success: true,
+                    error: None,
+                },
+            ),
             (
                 r#"{"type":"session_id","session_id":"s1","server_ip":"127.0.0.1","server_port":"8443"}"#,
-                ServerMessage::SessionId { session_id: "s1".into(), server_ip: "127.0.0.1".into(), server_port: 8443 },
+                ServerMessage::SessionId {
+                    session_id: "s1".into(),
+                    server_ip: "127.0.0.1".into(),
+                    server_port: 8443,
+                },
             ),
             (
                 r#"{"type":"ivs_stage_ready","stage_arn":"arn","client_token":"tok"}"#,
@@ -424,27 +496,36 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            assert_eq!(parse_server_message(text), Ok(Incoming::Message(want)), "{text}");
+            assert_eq!(
+                parse_server_message(text),
+                Ok(Incoming::Message(want)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn metrics_report_tolerates_nulls_and_missing_fields() {
         let text = r#"{"type":"metrics_report","input_fps":25.0,"rtt_ms":null}"#;
-        let Ok(Incoming::Message(ServerMessage::MetricsReport(m))) = parse_server_message(text) else {
+        let Ok(Incoming::Message(ServerMessage::MetricsReport(m))) = parse_server_message(text)
+        else {
             panic!("not parsed")
         };
         assert_eq!(m.input_fps, Some(25.0));
         assert_eq!(m.rtt_ms, None);
         assert_eq!(m.pipeline_latency_ms, None);
-        let back: serde_json::Value = serde_json::from_str(&to_text(&ServerMessage::MetricsReport(m))).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&to_text(&ServerMessage::MetricsReport(m))).unwrap();
         assert_eq!(back["type"], "metrics_report");
         assert_eq!(back["input_fps"], 25.0);
     }
 
     #[test]
     fn unknown_types_and_malformed_frames_are_values_not_panics() {
-        assert_eq!(parse_server_message(r#"{"type":"shiny_new","x":1}"#), Ok(Incoming::Unknown("shiny_new".into())));
+        assert_eq!(
+            parse_server_message(r#"{"type":"shiny_new","x":1}"#),
+            Ok(Incoming::Unknown("shiny_new".into()))
+        );
         let e = parse_server_message("{not json").unwrap_err();
         assert_eq!(e.message_type, None);
         let e = parse_server_message(r#"{"no_type":1}"#).unwrap_err();
@@ -453,7 +534,10 @@ mod tests {
         assert_eq!(e.message_type.as_deref(), Some("prompt_ack"));
         assert!(e.to_string().contains("prompt_ack"));
         assert!(parse_server_message(r#"[1,2]"#).is_err());
-        assert!(parse_server_message(r#"{"type":"session_id","session_id":"s","server_ip":"i","server_port":"x"}"#).is_err());
+        assert!(parse_server_message(
+            r#"{"type":"session_id","session_id":"s","server_ip":"i","server_port":"x"}"#
+        )
+        .is_err());
     }
 
     #[test]

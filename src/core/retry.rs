@@ -19,7 +19,13 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// The reference policy: 5 retries, factor 2, 1 s to 10 s, 5 minutes per attempt.
     fn default() -> Self {
-        RetryPolicy { retries: 5, factor: 2.0, min_delay_ms: 1000.0, max_delay_ms: 10_000.0, attempt_timeout_ms: 300_000.0 }
+        RetryPolicy {
+            retries: 5,
+            factor: 2.0,
+            min_delay_ms: 1000.0,
+            max_delay_ms: 10_000.0,
+            attempt_timeout_ms: 300_000.0,
+        }
     }
 }
 
@@ -31,12 +37,23 @@ impl RetryPolicy {
         }
         let exp = i32::try_from(retry - 1).unwrap_or(i32::MAX);
         let d = self.min_delay_ms * self.factor.powi(exp);
-        Some(if d.is_finite() { d.min(self.max_delay_ms) } else { self.max_delay_ms })
+        Some(if d.is_finite() {
+            d.min(self.max_delay_ms)
+        } else {
+            self.max_delay_ms
+        })
     }
 }
 
 /// Error texts that mean "retrying will not help" (case-insensitive substrings).
-pub const PERMANENT_ERRORS: [&str; 6] = ["permission denied", "not allowed", "invalid session", "401", "invalid api key", "unauthorized"];
+pub const PERMANENT_ERRORS: [&str; 6] = [
+    "permission denied",
+    "not allowed",
+    "invalid session",
+    "401",
+    "invalid api key",
+    "unauthorized",
+];
 
 /// True when an error message is permanent and must not be retried.
 pub fn is_permanent(message: &str) -> bool {
@@ -52,18 +69,40 @@ mod tests {
     fn backoff_doubles_from_one_second_capped_at_ten() {
         let p = RetryPolicy::default();
         let d: Vec<_> = (0..=6).map(|n| p.delay_before_retry(n)).collect();
-        assert_eq!(d, vec![None, Some(1000.0), Some(2000.0), Some(4000.0), Some(8000.0), Some(10_000.0), None]);
+        assert_eq!(
+            d,
+            vec![
+                None,
+                Some(1000.0),
+                Some(2000.0),
+                Some(4000.0),
+                Some(8000.0),
+                Some(10_000.0),
+                None
+            ]
+        );
     }
 
     #[test]
     fn huge_factors_stay_bounded() {
-        let p = RetryPolicy { retries: 100, factor: 1e300, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            retries: 100,
+            factor: 1e300,
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.delay_before_retry(100), Some(10_000.0));
     }
 
     #[test]
     fn permanent_errors() {
-        for m in ["Invalid API key", "HTTP 401", "Permission Denied by policy", "model not allowed", "Invalid session", "Unauthorized"] {
+        for m in [
+            "Invalid API key",
+            "HTTP 401",
+            "Permission Denied by policy",
+            "model not allowed",
+            "Invalid session",
+            "Unauthorized",
+        ] {
             assert!(is_permanent(m), "{m}");
         }
         for m in ["connection reset", "timeout", "server overloaded"] {

@@ -27,7 +27,9 @@ pub fn set_vp8_bitrates(sdp: &str) -> String {
         out.push((*line).to_string());
         if let Some(rest) = line.strip_prefix("a=rtpmap:") {
             if let Some((pt, _)) = rest.split_once(' ') {
-                let has_fmtp = lines.iter().any(|l| l.starts_with(&format!("a=fmtp:{pt} ")));
+                let has_fmtp = lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("a=fmtp:{pt} ")));
                 if vp8.contains(&pt) && !has_fmtp {
                     out.push(format!("a=fmtp:{pt} {PARAMS}"));
                 }

@@ -42,8 +42,14 @@ pub struct StatsEntry {
 #[must_use]
 pub fn entries_from_json(v: &Value) -> Vec<StatsEntry> {
     match v {
-        Value::Array(items) => items.iter().filter_map(|item| entry_from_json(item, None)).collect(),
-        Value::Object(map) => map.iter().filter_map(|(key, item)| entry_from_json(item, Some(key))).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| entry_from_json(item, None))
+            .collect(),
+        Value::Object(map) => map
+            .iter()
+            .filter_map(|(key, item)| entry_from_json(item, Some(key)))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -56,7 +62,11 @@ fn entry_from_json(item: &Value, key: Option<&String>) -> Option<StatsEntry> {
         None => key?.clone(),
         Some(_) => return None,
     };
-    let fields = obj.iter().filter(|(k, _)| *k != "type" && *k != "id").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let fields = obj
+        .iter()
+        .filter(|(k, _)| *k != "type" && *k != "id")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Some(StatsEntry { kind, id, fields })
 }
 
@@ -407,7 +417,12 @@ struct Baseline {
 }
 
 /// The counters that go backwards only when the stats object was recreated.
-const INBOUND_VIDEO_COUNTERS: &[&str] = &["bytesReceived", "packetsReceived", "framesDecoded", "framesReceived"];
+const INBOUND_VIDEO_COUNTERS: &[&str] = &[
+    "bytesReceived",
+    "packetsReceived",
+    "framesDecoded",
+    "framesReceived",
+];
 const INBOUND_AUDIO_COUNTERS: &[&str] = &["bytesReceived", "packetsReceived"];
 const OUTBOUND_VIDEO_COUNTERS: &[&str] = &["bytesSent", "packetsSent", "framesEncoded"];
 
@@ -429,7 +444,8 @@ impl StatsParser {
     /// Elapsed time comes from the W3C `timestamp` of the stats object when both samples have
     /// one (it says when the counters were read), else from `now_ms`.
     pub fn parse(&mut self, entries: &[StatsEntry], now_ms: f64) -> StatsSnapshot {
-        let by_id: HashMap<&str, &StatsEntry> = entries.iter().map(|e| (e.id.as_str(), e)).collect();
+        let by_id: HashMap<&str, &StatsEntry> =
+            entries.iter().map(|e| (e.id.as_str(), e)).collect();
 
         let video_entry = busiest(entries, "inbound-rtp", "video", "bytesReceived");
         let video = video_entry.map(|e| {
@@ -447,18 +463,33 @@ impl StatsParser {
 
         let outbound_entry = busiest(entries, "outbound-rtp", "video", "bytesSent");
         let outbound_video = outbound_entry.map(|e| {
-            let iv = Interval::new(self.outbound_video.as_ref(), e, now_ms, OUTBOUND_VIDEO_COUNTERS);
+            let iv = Interval::new(
+                self.outbound_video.as_ref(),
+                e,
+                now_ms,
+                OUTBOUND_VIDEO_COUNTERS,
+            );
             outbound_video(e, iv.as_ref(), &by_id)
         });
         self.outbound_video = outbound_entry.map(|e| Baseline::of(e, now_ms));
 
-        StatsSnapshot { timestamp: now_ms, video, audio, outbound_video, connection: connection(entries, &by_id) }
+        StatsSnapshot {
+            timestamp: now_ms,
+            video,
+            audio,
+            outbound_video,
+            connection: connection(entries, &by_id),
+        }
     }
 }
 
 impl Baseline {
     fn of(entry: &StatsEntry, now_ms: f64) -> Self {
-        Baseline { id: entry.id.clone(), now_ms, fields: entry.fields.clone() }
+        Baseline {
+            id: entry.id.clone(),
+            now_ms,
+            fields: entry.fields.clone(),
+        }
     }
 }
 
@@ -473,18 +504,30 @@ struct Interval<'a> {
 impl<'a> Interval<'a> {
     /// `None` (no deltas) without a previous sample of the same object, or when one of
     /// `counters` went backwards.
-    fn new(prev: Option<&'a Baseline>, cur: &'a StatsEntry, now_ms: f64, counters: &[&str]) -> Option<Self> {
+    fn new(
+        prev: Option<&'a Baseline>,
+        cur: &'a StatsEntry,
+        now_ms: f64,
+        counters: &[&str],
+    ) -> Option<Self> {
         let prev = prev.filter(|p| p.id == cur.id)?;
         let went_back = counters.iter().any(|key| matches!((count(&cur.fields, key), count(&prev.fields, key)), (Some(c), Some(p)) if c < p));
         if went_back {
             return None;
         }
-        let elapsed_ms = match (num(&cur.fields, "timestamp"), num(&prev.fields, "timestamp")) {
+        let elapsed_ms = match (
+            num(&cur.fields, "timestamp"),
+            num(&prev.fields, "timestamp"),
+        ) {
             (Some(c), Some(p)) => c - p,
             _ => now_ms - prev.now_ms,
         };
         let elapsed_ms = Some(elapsed_ms).filter(|e| e.is_finite() && *e > 0.0);
-        Some(Interval { prev: &prev.fields, cur: &cur.fields, elapsed_ms })
+        Some(Interval {
+            prev: &prev.fields,
+            cur: &cur.fields,
+            elapsed_ms,
+        })
     }
 
     fn delta(&self, key: &str) -> Option<u64> {
@@ -517,10 +560,15 @@ impl<'a> Interval<'a> {
     }
 }
 
-fn inbound_video(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &StatsEntry>) -> InboundVideo {
+fn inbound_video(
+    e: &StatsEntry,
+    iv: Option<&Interval>,
+    by_id: &HashMap<&str, &StatsEntry>,
+) -> InboundVideo {
     let f = &e.fields;
     let frames_decoded_delta = iv.and_then(|i| i.delta("framesDecoded"));
-    let (inter_frame_delay_mean_ms, inter_frame_delay_stddev_ms) = iv.map_or((None, None), inter_frame_delay);
+    let (inter_frame_delay_mean_ms, inter_frame_delay_stddev_ms) =
+        iv.map_or((None, None), inter_frame_delay);
     InboundVideo {
         id: e.id.clone(),
         codec: codec_of(e, by_id),
@@ -529,7 +577,9 @@ fn inbound_video(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &S
         frames_dropped: count(f, "framesDropped"),
         frames_received: count(f, "framesReceived"),
         key_frames_decoded: count(f, "keyFramesDecoded"),
-        frames_per_second: num(f, "framesPerSecond").filter(|v| *v >= 0.0).or_else(|| iv.and_then(|i| i.rate("framesDecoded"))),
+        frames_per_second: num(f, "framesPerSecond")
+            .filter(|v| *v >= 0.0)
+            .or_else(|| iv.and_then(|i| i.rate("framesDecoded"))),
         frame_width: dimension(f, "frameWidth"),
         frame_height: dimension(f, "frameHeight"),
         bytes_received: count(f, "bytesReceived"),
@@ -555,11 +605,15 @@ fn inbound_video(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &S
         pli_count_delta: iv.and_then(|i| i.delta("pliCount")),
         inter_frame_delay_mean_ms,
         inter_frame_delay_stddev_ms,
-        jitter_buffer_target_delay_ms: iv.and_then(|i| i.mean_ms("jitterBufferTargetDelay", "jitterBufferEmittedCount")),
-        jitter_buffer_minimum_delay_ms: iv.and_then(|i| i.mean_ms("jitterBufferMinimumDelay", "jitterBufferEmittedCount")),
-        jitter_buffer_delay_ms: iv.and_then(|i| i.mean_ms("jitterBufferDelay", "jitterBufferEmittedCount")),
+        jitter_buffer_target_delay_ms: iv
+            .and_then(|i| i.mean_ms("jitterBufferTargetDelay", "jitterBufferEmittedCount")),
+        jitter_buffer_minimum_delay_ms: iv
+            .and_then(|i| i.mean_ms("jitterBufferMinimumDelay", "jitterBufferEmittedCount")),
+        jitter_buffer_delay_ms: iv
+            .and_then(|i| i.mean_ms("jitterBufferDelay", "jitterBufferEmittedCount")),
         decode_time_per_frame_ms: iv.and_then(|i| i.mean_ms("totalDecodeTime", "framesDecoded")),
-        processing_time_per_frame_ms: iv.and_then(|i| i.mean_ms("totalProcessingDelay", "framesDecoded")),
+        processing_time_per_frame_ms: iv
+            .and_then(|i| i.mean_ms("totalProcessingDelay", "framesDecoded")),
     }
 }
 
@@ -574,14 +628,20 @@ fn inter_frame_delay(iv: &Interval) -> (Option<f64>, Option<f64>) {
         return (None, None);
     };
     let mean = sum / n;
-    let stddev = iv.float_delta("totalSquaredInterFrameDelay").and_then(|squares| {
-        // Rounding can make the variance slightly negative when all delays are equal.
-        finite((squares / n - mean * mean).max(0.0).sqrt() * 1000.0)
-    });
+    let stddev = iv
+        .float_delta("totalSquaredInterFrameDelay")
+        .and_then(|squares| {
+            // Rounding can make the variance slightly negative when all delays are equal.
+            finite((squares / n - mean * mean).max(0.0).sqrt() * 1000.0)
+        });
     (finite(mean * 1000.0), stddev)
 }
 
-fn inbound_audio(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &StatsEntry>) -> InboundAudio {
+fn inbound_audio(
+    e: &StatsEntry,
+    iv: Option<&Interval>,
+    by_id: &HashMap<&str, &StatsEntry>,
+) -> InboundAudio {
     let f = &e.fields;
     InboundAudio {
         id: e.id.clone(),
@@ -596,11 +656,20 @@ fn inbound_audio(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &S
     }
 }
 
-fn outbound_video(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &StatsEntry>) -> OutboundVideo {
+fn outbound_video(
+    e: &StatsEntry,
+    iv: Option<&Interval>,
+    by_id: &HashMap<&str, &StatsEntry>,
+) -> OutboundVideo {
     let f = &e.fields;
-    let durations = f.get("qualityLimitationDurations").and_then(Value::as_object).map(|m| {
-        m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|d| d.is_finite())?))).collect()
-    });
+    let durations = f
+        .get("qualityLimitationDurations")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|d| d.is_finite())?)))
+                .collect()
+        });
     OutboundVideo {
         id: e.id.clone(),
         codec: codec_of(e, by_id),
@@ -611,7 +680,9 @@ fn outbound_video(e: &StatsEntry, iv: Option<&Interval>, by_id: &HashMap<&str, &
         packets_sent: count(f, "packetsSent"),
         frames_encoded: count(f, "framesEncoded"),
         frames_sent: count(f, "framesSent"),
-        frames_per_second: num(f, "framesPerSecond").filter(|v| *v >= 0.0).or_else(|| iv.and_then(|i| i.rate("framesEncoded"))),
+        frames_per_second: num(f, "framesPerSecond")
+            .filter(|v| *v >= 0.0)
+            .or_else(|| iv.and_then(|i| i.rate("framesEncoded"))),
         frame_width: dimension(f, "frameWidth"),
         frame_height: dimension(f, "frameHeight"),
         bitrate: iv.and_then(|i| i.bitrate("bytesSent")),
@@ -634,8 +705,14 @@ fn connection(entries: &[StatsEntry], by_id: &HashMap<&str, &StatsEntry>) -> Con
     let mut covered_transports: HashSet<&str> = HashSet::new();
     // 1. The pair each transport names.
     for transport in entries.iter().filter(|e| e.kind == "transport") {
-        let named = transport.fields.get("selectedCandidatePairId").and_then(Value::as_str);
-        if let Some(pair) = named.and_then(|id| by_id.get(id)).filter(|p| p.kind == "candidate-pair") {
+        let named = transport
+            .fields
+            .get("selectedCandidatePairId")
+            .and_then(Value::as_str);
+        if let Some(pair) = named
+            .and_then(|id| by_id.get(id))
+            .filter(|p| p.kind == "candidate-pair")
+        {
             covered_transports.insert(transport.id.as_str());
             if seen.insert(pair.id.as_str()) {
                 pairs.push(pair);
@@ -647,14 +724,25 @@ fn connection(entries: &[StatsEntry], by_id: &HashMap<&str, &StatsEntry>) -> Con
         let f = &pair.fields;
         let transport = f.get("transportId").and_then(Value::as_str).unwrap_or("");
         let chosen = flag(f, "selected") == Some(true) || flag(f, "nominated") == Some(true);
-        if text_ref(f, "state") == Some("succeeded") && chosen && !covered_transports.contains(transport) && seen.insert(pair.id.as_str()) {
+        if text_ref(f, "state") == Some("succeeded")
+            && chosen
+            && !covered_transports.contains(transport)
+            && seen.insert(pair.id.as_str())
+        {
             pairs.push(pair);
         }
     }
-    let traffic = |e: &StatsEntry| count(&e.fields, "bytesSent").unwrap_or(0).saturating_add(count(&e.fields, "bytesReceived").unwrap_or(0));
+    let traffic = |e: &StatsEntry| {
+        count(&e.fields, "bytesSent")
+            .unwrap_or(0)
+            .saturating_add(count(&e.fields, "bytesReceived").unwrap_or(0))
+    };
     // Stable: equal traffic keeps report order.
     pairs.sort_by_key(|e| std::cmp::Reverse(traffic(e)));
-    let selected: Vec<CandidatePair> = pairs.into_iter().map(|p| candidate_pair(p, by_id)).collect();
+    let selected: Vec<CandidatePair> = pairs
+        .into_iter()
+        .map(|p| candidate_pair(p, by_id))
+        .collect();
     let first = selected.first();
     ConnectionStats {
         current_round_trip_time: first.and_then(|p| p.current_round_trip_time),
@@ -667,7 +755,11 @@ fn connection(entries: &[StatsEntry], by_id: &HashMap<&str, &StatsEntry>) -> Con
 fn candidate_pair(e: &StatsEntry, by_id: &HashMap<&str, &StatsEntry>) -> CandidatePair {
     let f = &e.fields;
     let end = |key: &str, kind: &str| {
-        let c = f.get(key).and_then(Value::as_str).and_then(|id| by_id.get(id)).filter(|c| c.kind == kind)?;
+        let c = f
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|id| by_id.get(id))
+            .filter(|c| c.kind == kind)?;
         Some(candidate(c))
     };
     CandidatePair {
@@ -695,7 +787,12 @@ fn candidate(e: &StatsEntry) -> Candidate {
 }
 
 /// The entry of `kind` and media kind `media` with the largest `bytes_key` (first on ties).
-fn busiest<'a>(entries: &'a [StatsEntry], kind: &str, media: &str, bytes_key: &str) -> Option<&'a StatsEntry> {
+fn busiest<'a>(
+    entries: &'a [StatsEntry],
+    kind: &str,
+    media: &str,
+    bytes_key: &str,
+) -> Option<&'a StatsEntry> {
     let mut best: Option<(&StatsEntry, u64)> = None;
     for e in entries.iter().filter(|e| e.kind == kind) {
         // W3C `kind`; older browsers only had `mediaType`.
@@ -746,7 +843,8 @@ fn signed(f: &Map<String, Value>, key: &str) -> Option<i64> {
         return Some(i);
     }
     let x = v.as_f64()?;
-    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x) && x.fract() == 0.0).then_some(x as i64)
+    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x) && x.fract() == 0.0)
+        .then_some(x as i64)
 }
 
 fn dimension(f: &Map<String, Value>, key: &str) -> Option<u32> {
@@ -847,16 +945,26 @@ mod tests {
         };
         let v: Value = serde_json::from_str(text).expect("fixture is JSON");
         let entries = entries_from_json(&v);
-        assert_eq!(entries.len(), v.as_array().expect("fixture is an array").len(), "{name}: every real entry is read");
+        assert_eq!(
+            entries.len(),
+            v.as_array().expect("fixture is an array").len(),
+            "{name}: every real entry is read"
+        );
         entries
     }
 
     /// The fake camera's settings, recorded by the capture script.
     fn fake_camera() -> (u32, u32, f64) {
-        let v: Value = serde_json::from_str(include_str!("../../tests/fixtures/stats/capture-info.json")).expect("JSON");
+        let v: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/stats/capture-info.json"))
+                .expect("JSON");
         let cam = &v["fakeCamera"];
         let dim = |k: &str| u32::try_from(cam[k].as_u64().expect("dimension")).expect("u32");
-        (dim("width"), dim("height"), cam["frameRate"].as_f64().expect("frameRate"))
+        (
+            dim("width"),
+            dim("height"),
+            cam["frameRate"].as_f64().expect("frameRate"),
+        )
     }
 
     /// Parses a fixture pair the way the SDK polls: second sample ~1 s after the first.
@@ -878,10 +986,16 @@ mod tests {
         assert!(v.frames_decoded.expect("framesDecoded") > 0);
         // Loopback loses (next to) nothing.
         let lost = v.packets_lost.expect("packetsLost");
-        assert!(lost * 100 <= i64::try_from(v.packets_received.expect("packetsReceived")).expect("i64"), "{lost} lost");
+        assert!(
+            lost * 100 <= i64::try_from(v.packets_received.expect("packetsReceived")).expect("i64"),
+            "{lost} lost"
+        );
         // About one second of video at the camera's rate arrived between the samples.
         let decoded = v.frames_decoded_delta.expect("framesDecoded delta");
-        assert!(decoded as f64 > camera_fps * 0.5 && (decoded as f64) < camera_fps * 1.5, "{decoded} frames in ~1 s");
+        assert!(
+            decoded as f64 > camera_fps * 0.5 && (decoded as f64) < camera_fps * 1.5,
+            "{decoded} frames in ~1 s"
+        );
         assert!(v.frames_dropped_delta.expect("framesDropped delta") < decoded);
         assert!(v.freeze_count_delta.expect("freezeCount delta") <= 1);
         // Hundreds of kbit/s of VP8 (the encoder targets well over 100 kbit/s at 640x480).
@@ -890,7 +1004,10 @@ mod tests {
         // Frames arrive one camera frame interval apart, with little deviation on loopback.
         let mean = v.inter_frame_delay_mean_ms.expect("inter-frame delay");
         let interval = 1000.0 / camera_fps;
-        assert!((mean - interval).abs() < interval * 0.3, "mean {mean} ms vs {interval} ms");
+        assert!(
+            (mean - interval).abs() < interval * 0.3,
+            "mean {mean} ms vs {interval} ms"
+        );
         assert!(v.inter_frame_delay_stddev_ms.expect("deviation") < interval);
         for (name, value) in [
             ("jitter buffer delay", v.jitter_buffer_delay_ms),
@@ -906,28 +1023,53 @@ mod tests {
         // The first sample has the absolute values but nothing computed between samples.
         let v1 = first.video.expect("inbound video in the first sample");
         assert!(v1.frames_per_second.expect("fps") > 0.0);
-        assert_eq!((v1.bitrate, v1.frames_decoded_delta, v1.inter_frame_delay_mean_ms), (None, None, None));
-        assert_eq!((v1.jitter_buffer_delay_ms, v1.decode_time_per_frame_ms), (None, None));
+        assert_eq!(
+            (
+                v1.bitrate,
+                v1.frames_decoded_delta,
+                v1.inter_frame_delay_mean_ms
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            (v1.jitter_buffer_delay_ms, v1.decode_time_per_frame_ms),
+            (None, None)
+        );
 
         let a = second.audio.expect("inbound audio");
         assert_eq!(a.codec.as_deref(), Some("audio/opus"));
         let audio_bitrate = a.bitrate.expect("audio bitrate");
-        assert!(audio_bitrate > 6_000.0 && audio_bitrate < 510_000.0, "{audio_bitrate}");
+        assert!(
+            audio_bitrate > 6_000.0 && audio_bitrate < 510_000.0,
+            "{audio_bitrate}"
+        );
         assert!(a.packets_lost_delta.is_some());
         assert!(a.packets_received_delta.expect("packets") > 0);
         assert!(first.audio.expect("audio").bitrate.is_none());
-        assert!(second.outbound_video.is_none(), "the receiving side sends nothing");
+        assert!(
+            second.outbound_video.is_none(),
+            "the receiving side sends nothing"
+        );
     }
 
     #[test]
     fn real_reports_select_the_loopback_candidate_pair_on_both_sides() {
         let (_, receiver) = parse_pair("receiver-1", "receiver-2");
         let (_, sender) = parse_pair("sender-1", "sender-2");
-        let r = receiver.connection.selected_candidate_pair.expect("receiver pair");
-        let s = sender.connection.selected_candidate_pair.expect("sender pair");
+        let r = receiver
+            .connection
+            .selected_candidate_pair
+            .expect("receiver pair");
+        let s = sender
+            .connection
+            .selected_candidate_pair
+            .expect("sender pair");
         for pair in [&r, &s] {
             assert_eq!(pair.state.as_deref(), Some("succeeded"));
-            for c in [pair.local.as_ref().expect("local"), pair.remote.as_ref().expect("remote")] {
+            for c in [
+                pair.local.as_ref().expect("local"),
+                pair.remote.as_ref().expect("remote"),
+            ] {
                 assert_eq!(c.address.as_deref(), Some("127.0.0.1"));
                 assert_eq!(c.protocol.as_deref(), Some("udp"));
                 assert_eq!(c.candidate_type.as_deref(), Some("host"));
@@ -935,12 +1077,24 @@ mod tests {
             }
         }
         // The two peer connections talk to each other: one side's local port is the other's remote.
-        assert_eq!(r.local.as_ref().and_then(|c| c.port), s.remote.as_ref().and_then(|c| c.port));
-        assert_eq!(r.remote.as_ref().and_then(|c| c.port), s.local.as_ref().and_then(|c| c.port));
+        assert_eq!(
+            r.local.as_ref().and_then(|c| c.port),
+            s.remote.as_ref().and_then(|c| c.port)
+        );
+        assert_eq!(
+            r.remote.as_ref().and_then(|c| c.port),
+            s.local.as_ref().and_then(|c| c.port)
+        );
         assert_eq!(receiver.connection.selected_candidate_pairs, vec![r]);
         let rtt = receiver.connection.current_round_trip_time.expect("rtt");
         assert!((0.0..0.1).contains(&rtt), "loopback RTT {rtt} s");
-        assert!(sender.connection.available_outgoing_bitrate.expect("available outgoing bitrate") > 0.0);
+        assert!(
+            sender
+                .connection
+                .available_outgoing_bitrate
+                .expect("available outgoing bitrate")
+                > 0.0
+        );
     }
 
     #[test]
@@ -949,10 +1103,22 @@ mod tests {
         let (first, second) = parse_pair("sender-1", "sender-2");
         let o = second.outbound_video.expect("outbound video");
         assert_eq!(o.codec.as_deref(), Some("video/VP8"));
-        let reason = o.quality_limitation_reason.as_deref().expect("qualityLimitationReason");
-        assert!(["none", "cpu", "bandwidth", "other"].contains(&reason), "{reason}");
-        let durations = o.quality_limitation_durations.as_ref().expect("qualityLimitationDurations");
-        assert!(durations.values().sum::<f64>() > 1.0, "{durations:?}: seconds since the start");
+        let reason = o
+            .quality_limitation_reason
+            .as_deref()
+            .expect("qualityLimitationReason");
+        assert!(
+            ["none", "cpu", "bandwidth", "other"].contains(&reason),
+            "{reason}"
+        );
+        let durations = o
+            .quality_limitation_durations
+            .as_ref()
+            .expect("qualityLimitationDurations");
+        assert!(
+            durations.values().sum::<f64>() > 1.0,
+            "{durations:?}: seconds since the start"
+        );
         assert!(o.frames_per_second.expect("fps") > 0.0);
         assert_eq!((o.frame_width, o.frame_height), (Some(width), Some(height)));
         let bitrate = o.bitrate.expect("outbound bitrate");
@@ -973,7 +1139,10 @@ mod tests {
         let (_, sender) = parse_pair("sender-1", "sender-2");
         let received = receiver.video.and_then(|v| v.bitrate).expect("received");
         let sent = sender.outbound_video.and_then(|v| v.bitrate).expect("sent");
-        assert!((received - sent).abs() < sent * 0.2, "received {received} vs sent {sent}");
+        assert!(
+            (received - sent).abs() < sent * 0.2,
+            "received {received} vs sent {sent}"
+        );
     }
 
     #[test]
@@ -989,16 +1158,40 @@ mod tests {
         let mut parser = StatsParser::new();
         parser.parse(&merged, 0.0);
         let snap = parser.parse(&merge("receiver-2", "sender-2"), 1000.0);
-        assert!(snap.video.as_ref().and_then(|v| v.bitrate).expect("inbound bitrate") > 0.0);
-        assert!(snap.outbound_video.as_ref().and_then(|v| v.bitrate).expect("outbound bitrate") > 0.0);
-        assert_eq!(snap.video.and_then(|v| v.codec).as_deref(), Some("video/VP8"));
+        assert!(
+            snap.video
+                .as_ref()
+                .and_then(|v| v.bitrate)
+                .expect("inbound bitrate")
+                > 0.0
+        );
+        assert!(
+            snap.outbound_video
+                .as_ref()
+                .and_then(|v| v.bitrate)
+                .expect("outbound bitrate")
+                > 0.0
+        );
+        assert_eq!(
+            snap.video.and_then(|v| v.codec).as_deref(),
+            Some("video/VP8")
+        );
         let pairs = &snap.connection.selected_candidate_pairs;
         assert_eq!(pairs.len(), 2, "one selected pair per peer connection");
         let ports: Vec<(Option<u16>, Option<u16>)> = pairs
             .iter()
-            .map(|p| (p.local.as_ref().and_then(|c| c.port), p.remote.as_ref().and_then(|c| c.port)))
+            .map(|p| {
+                (
+                    p.local.as_ref().and_then(|c| c.port),
+                    p.remote.as_ref().and_then(|c| c.port),
+                )
+            })
             .collect();
-        assert_eq!(ports[0], (ports[1].1, ports[1].0), "each pair resolved its own candidates");
+        assert_eq!(
+            ports[0],
+            (ports[1].1, ports[1].0),
+            "each pair resolved its own candidates"
+        );
     }
 
     #[test]
@@ -1017,15 +1210,25 @@ mod tests {
         assert!(v["video"]["framesPerSecond"].as_f64().is_some());
         assert!(v["video"]["interFrameDelayMeanMs"].as_f64().is_some());
         assert!(v["outboundVideo"].is_null());
-        assert_eq!(v["connection"]["selectedCandidatePair"]["local"]["candidateType"], "host");
+        assert_eq!(
+            v["connection"]["selectedCandidatePair"]["local"]["candidateType"],
+            "host"
+        );
         let started = serde_json::to_value(StallChange::Started { fps: 0.0 }).expect("serializes");
         assert_eq!(started, json!({"type": "started", "fps": 0.0}));
-        let ended = serde_json::to_value(StallChange::Ended { duration_ms: 1500.0 }).expect("serializes");
+        let ended = serde_json::to_value(StallChange::Ended {
+            duration_ms: 1500.0,
+        })
+        .expect("serializes");
         assert_eq!(ended, json!({"type": "ended", "durationMs": 1500.0}));
     }
 
     fn entry(kind: &str, id: &str, fields: Value) -> StatsEntry {
-        StatsEntry { kind: kind.into(), id: id.into(), fields: fields.as_object().cloned().unwrap_or_default() }
+        StatsEntry {
+            kind: kind.into(),
+            id: id.into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
     }
 
     fn video(id: &str, fields: Value) -> StatsEntry {
@@ -1046,7 +1249,10 @@ mod tests {
         ]);
         let entries = entries_from_json(&array);
         assert_eq!(entries.len(), 1);
-        assert_eq!((entries[0].kind.as_str(), entries[0].id.as_str()), ("inbound-rtp", "a"));
+        assert_eq!(
+            (entries[0].kind.as_str(), entries[0].id.as_str()),
+            ("inbound-rtp", "a")
+        );
         assert!(!entries[0].fields.contains_key("type") && !entries[0].fields.contains_key("id"));
         assert_eq!(entries[0].fields["bytesReceived"], json!(1));
 
@@ -1066,16 +1272,31 @@ mod tests {
     #[test]
     fn missing_and_wrong_typed_fields_become_none() {
         let entries = vec![
-            video("v", json!({
-                "framesDecoded": "12", "framesPerSecond": null, "frameWidth": -640, "frameHeight": 1e12,
-                "bytesReceived": 1.5, "packetsReceived": [], "packetsLost": -3, "jitter": "0.1",
-                "codecId": 42, "freezeCount": 2.0, "totalFreezesDuration": true,
-            })),
-            entry("outbound-rtp", "o", json!({"kind": "video", "qualityLimitationReason": 1,
-                "qualityLimitationDurations": {"none": 1.5, "cpu": "x"}})),
-            entry("transport", "t", json!({"selectedCandidatePairId": "missing"})),
-            entry("candidate-pair", "cp", json!({"state": "succeeded", "nominated": "yes",
-                "localCandidateId": "v", "remoteCandidateId": null})),
+            video(
+                "v",
+                json!({
+                    "framesDecoded": "12", "framesPerSecond": null, "frameWidth": -640, "frameHeight": 1e12,
+                    "bytesReceived": 1.5, "packetsReceived": [], "packetsLost": -3, "jitter": "0.1",
+                    "codecId": 42, "freezeCount": 2.0, "totalFreezesDuration": true,
+                }),
+            ),
+            entry(
+                "outbound-rtp",
+                "o",
+                json!({"kind": "video", "qualityLimitationReason": 1,
+                "qualityLimitationDurations": {"none": 1.5, "cpu": "x"}}),
+            ),
+            entry(
+                "transport",
+                "t",
+                json!({"selectedCandidatePairId": "missing"}),
+            ),
+            entry(
+                "candidate-pair",
+                "cp",
+                json!({"state": "succeeded", "nominated": "yes",
+                "localCandidateId": "v", "remoteCandidateId": null}),
+            ),
         ];
         let snap = StatsParser::new().parse(&entries, 0.0);
         let v = snap.video.expect("an inbound-rtp video entry is there");
@@ -1086,11 +1307,18 @@ mod tests {
         assert_eq!(v.packets_lost, Some(-3));
         assert_eq!(v.jitter, None);
         assert_eq!(v.codec, None);
-        assert_eq!(v.freeze_count, Some(2), "whole numbers sent as floats are read");
+        assert_eq!(
+            v.freeze_count,
+            Some(2),
+            "whole numbers sent as floats are read"
+        );
         assert_eq!(v.total_freezes_duration, None);
         let o = snap.outbound_video.expect("outbound");
         assert_eq!(o.quality_limitation_reason, None);
-        assert_eq!(o.quality_limitation_durations, Some(BTreeMap::from([("none".to_owned(), 1.5)])));
+        assert_eq!(
+            o.quality_limitation_durations,
+            Some(BTreeMap::from([("none".to_owned(), 1.5)]))
+        );
         assert!(snap.audio.is_none());
         // "nominated" is not a boolean, so no pair is selected.
         assert!(snap.connection.selected_candidate_pair.is_none());
@@ -1102,54 +1330,97 @@ mod tests {
         let entries = vec![
             video("small", json!({"bytesReceived": 10, "frameWidth": 320})),
             video("big", json!({"bytesReceived": 5000, "frameWidth": 1280})),
-            entry("inbound-rtp", "audio", json!({"kind": "audio", "bytesReceived": 90000})),
-            entry("inbound-rtp", "legacy", json!({"mediaType": "video", "bytesReceived": 20})),
+            entry(
+                "inbound-rtp",
+                "audio",
+                json!({"kind": "audio", "bytesReceived": 90000}),
+            ),
+            entry(
+                "inbound-rtp",
+                "legacy",
+                json!({"mediaType": "video", "bytesReceived": 20}),
+            ),
         ];
-        let v = StatsParser::new().parse(&entries, 0.0).video.expect("video");
+        let v = StatsParser::new()
+            .parse(&entries, 0.0)
+            .video
+            .expect("video");
         assert_eq!((v.id.as_str(), v.frame_width), ("big", Some(1280)));
     }
 
     #[test]
     fn deltas_and_bitrate_come_from_consecutive_samples() {
         let sample = |bytes: u64, frames: u64, lost: i64, t: f64| {
-            vec![video("v", json!({
-                "bytesReceived": bytes, "framesDecoded": frames, "packetsLost": lost,
-                "totalInterFrameDelay": frames as f64 * 0.04, "totalSquaredInterFrameDelay": frames as f64 * 0.0016,
-                "jitterBufferDelay": frames as f64 * 0.05, "jitterBufferEmittedCount": frames,
-                "timestamp": t,
-            }))]
+            vec![video(
+                "v",
+                json!({
+                    "bytesReceived": bytes, "framesDecoded": frames, "packetsLost": lost,
+                    "totalInterFrameDelay": frames as f64 * 0.04, "totalSquaredInterFrameDelay": frames as f64 * 0.0016,
+                    "jitterBufferDelay": frames as f64 * 0.05, "jitterBufferEmittedCount": frames,
+                    "timestamp": t,
+                }),
+            )]
         };
         let mut parser = StatsParser::new();
-        assert!(parser.parse(&sample(0, 0, 0, 1000.0), 0.0).video.expect("v").bitrate.is_none());
+        assert!(parser
+            .parse(&sample(0, 0, 0, 1000.0), 0.0)
+            .video
+            .expect("v")
+            .bitrate
+            .is_none());
         // The stats timestamps say 2 s passed, whatever the caller's clock says.
-        let v = parser.parse(&sample(250_000, 50, 2, 3000.0), 1.0).video.expect("v");
+        let v = parser
+            .parse(&sample(250_000, 50, 2, 3000.0), 1.0)
+            .video
+            .expect("v");
         assert_eq!(v.bitrate, Some(1_000_000.0));
         assert_eq!(v.frames_decoded_delta, Some(50));
         assert_eq!(v.packets_lost_delta, Some(2));
         assert!((v.inter_frame_delay_mean_ms.expect("mean") - 40.0).abs() < 1e-9);
-        assert!(v.inter_frame_delay_stddev_ms.expect("stddev") < 1e-3, "constant delays do not deviate");
+        assert!(
+            v.inter_frame_delay_stddev_ms.expect("stddev") < 1e-3,
+            "constant delays do not deviate"
+        );
         assert!((v.jitter_buffer_delay_ms.expect("jb") - 50.0).abs() < 1e-9);
-        assert_eq!(v.frames_per_second, Some(25.0), "derived from framesDecoded when omitted");
+        assert_eq!(
+            v.frames_per_second,
+            Some(25.0),
+            "derived from framesDecoded when omitted"
+        );
 
         // Without stats timestamps the caller's clock is used.
         let mut parser = StatsParser::new();
         parser.parse(&[video("v", json!({"bytesReceived": 0}))], 500.0);
-        let v = parser.parse(&[video("v", json!({"bytesReceived": 1000}))], 1500.0).video.expect("v");
+        let v = parser
+            .parse(&[video("v", json!({"bytesReceived": 1000}))], 1500.0)
+            .video
+            .expect("v");
         assert_eq!(v.bitrate, Some(8000.0));
         // A sample at the same instant has deltas but no bitrate.
-        let v = parser.parse(&[video("v", json!({"bytesReceived": 1000}))], 1500.0).video.expect("v");
+        let v = parser
+            .parse(&[video("v", json!({"bytesReceived": 1000}))], 1500.0)
+            .video
+            .expect("v");
         assert_eq!((v.bytes_received_delta, v.bitrate), (Some(0), None));
     }
 
     #[test]
     fn counters_going_backwards_reset_the_baseline() {
-        let sample = |bytes: u64, frames: u64| vec![video("v", json!({"bytesReceived": bytes, "framesDecoded": frames, "packetsLost": 5}))];
+        let sample = |bytes: u64, frames: u64| {
+            vec![video(
+                "v",
+                json!({"bytesReceived": bytes, "framesDecoded": frames, "packetsLost": 5}),
+            )]
+        };
         let mut parser = StatsParser::new();
         parser.parse(&sample(1_000_000, 900), 0.0);
         parser.parse(&sample(1_100_000, 930), 1000.0);
         // A new peer connection after a reconnect: counters restart from zero.
         let v = parser.parse(&sample(20_000, 10), 2000.0).video.expect("v");
-        assert_eq!((v.bitrate, v.frames_decoded_delta, v.bytes_received_delta), (None, None, None));
+        assert_eq!(
+            (v.bitrate, v.frames_decoded_delta, v.bytes_received_delta),
+            (None, None, None)
+        );
         assert_eq!(v.bytes_received, Some(20_000));
         // The next sample is measured from the new baseline.
         let v = parser.parse(&sample(45_000, 40), 3000.0).video.expect("v");
@@ -1157,20 +1428,35 @@ mod tests {
         assert_eq!(v.frames_decoded_delta, Some(30));
 
         // Another stats object (another id) is a new baseline too.
-        let v = parser.parse(&[video("w", json!({"bytesReceived": 90_000}))], 4000.0).video.expect("v");
+        let v = parser
+            .parse(&[video("w", json!({"bytesReceived": 90_000}))], 4000.0)
+            .video
+            .expect("v");
         assert_eq!(v.bitrate, None);
 
         // reset() forgets the previous sample.
         parser.reset();
-        let v = parser.parse(&[video("w", json!({"bytesReceived": 100_000}))], 5000.0).video.expect("v");
+        let v = parser
+            .parse(&[video("w", json!({"bytesReceived": 100_000}))], 5000.0)
+            .video
+            .expect("v");
         assert_eq!(v.bitrate, None);
     }
 
     #[test]
     fn a_single_counter_going_backwards_gives_no_delta_for_it() {
         let mut parser = StatsParser::new();
-        parser.parse(&[video("v", json!({"bytesReceived": 100, "nackCount": 9}))], 0.0);
-        let v = parser.parse(&[video("v", json!({"bytesReceived": 200, "nackCount": 3}))], 1000.0).video.expect("v");
+        parser.parse(
+            &[video("v", json!({"bytesReceived": 100, "nackCount": 9}))],
+            0.0,
+        );
+        let v = parser
+            .parse(
+                &[video("v", json!({"bytesReceived": 200, "nackCount": 3}))],
+                1000.0,
+            )
+            .video
+            .expect("v");
         assert_eq!(v.nack_count_delta, None);
         assert_eq!(v.bitrate, Some(800.0));
     }
@@ -1180,12 +1466,31 @@ mod tests {
         let report = |port: u64, bytes: u64| {
             vec![
                 entry("transport", "T01", json!({"selectedCandidatePairId": "CP"})),
-                entry("candidate-pair", "CP", json!({"transportId": "T01", "localCandidateId": "L", "remoteCandidateId": "R",
-                    "state": "succeeded", "bytesReceived": bytes})),
-                entry("local-candidate", "L", json!({"address": "10.0.0.1", "port": port})),
-                entry("remote-candidate", "R", json!({"address": "192.0.2.1", "port": port + 1})),
-                entry("codec", "C", json!({"mimeType": if port == 1000 { "video/VP8" } else { "video/H264" }})),
-                video(&format!("V{port}"), json!({"codecId": "C", "bytesReceived": bytes, "trackIds": ["C", "other"]})),
+                entry(
+                    "candidate-pair",
+                    "CP",
+                    json!({"transportId": "T01", "localCandidateId": "L", "remoteCandidateId": "R",
+                    "state": "succeeded", "bytesReceived": bytes}),
+                ),
+                entry(
+                    "local-candidate",
+                    "L",
+                    json!({"address": "10.0.0.1", "port": port}),
+                ),
+                entry(
+                    "remote-candidate",
+                    "R",
+                    json!({"address": "192.0.2.1", "port": port + 1}),
+                ),
+                entry(
+                    "codec",
+                    "C",
+                    json!({"mimeType": if port == 1000 { "video/VP8" } else { "video/H264" }}),
+                ),
+                video(
+                    &format!("V{port}"),
+                    json!({"codecId": "C", "bytesReceived": bytes, "trackIds": ["C", "other"]}),
+                ),
             ]
         };
         let merged = merge_reports(vec![report(1000, 10), report(2000, 99), report(3000, 5)]);
@@ -1195,25 +1500,55 @@ mod tests {
         let get = |id: &str| merged.iter().find(|e| e.id == id).expect(id);
         assert_eq!(get("r1-CP").fields["localCandidateId"], json!("r1-L"));
         assert_eq!(get("r1-CP").fields["transportId"], json!("r1-T01"));
-        assert_eq!(get("r2-T01").fields["selectedCandidatePairId"], json!("r2-CP"));
+        assert_eq!(
+            get("r2-T01").fields["selectedCandidatePairId"],
+            json!("r2-CP")
+        );
         assert_eq!(get("V2000").fields["codecId"], json!("r1-C"));
         assert_eq!(get("V2000").fields["trackIds"], json!(["r1-C", "other"]));
-        assert_eq!(get("V1000").fields["codecId"], json!("C"), "the first report keeps its ids");
+        assert_eq!(
+            get("V1000").fields["codecId"],
+            json!("C"),
+            "the first report keeps its ids"
+        );
 
         let snap = StatsParser::new().parse(&merged, 0.0);
         let v = snap.video.expect("video");
-        assert_eq!((v.id.as_str(), v.codec.as_deref()), ("V2000", Some("video/H264")));
-        let ports: Vec<Option<u16>> =
-            snap.connection.selected_candidate_pairs.iter().map(|p| p.local.as_ref().and_then(|c| c.port)).collect();
-        assert_eq!(ports, [Some(2000), Some(1000), Some(3000)], "busiest first, each with its own candidates");
-        assert_eq!(snap.connection.selected_candidate_pair.and_then(|p| p.remote).and_then(|c| c.port), Some(2001));
+        assert_eq!(
+            (v.id.as_str(), v.codec.as_deref()),
+            ("V2000", Some("video/H264"))
+        );
+        let ports: Vec<Option<u16>> = snap
+            .connection
+            .selected_candidate_pairs
+            .iter()
+            .map(|p| p.local.as_ref().and_then(|c| c.port))
+            .collect();
+        assert_eq!(
+            ports,
+            [Some(2000), Some(1000), Some(3000)],
+            "busiest first, each with its own candidates"
+        );
+        assert_eq!(
+            snap.connection
+                .selected_candidate_pair
+                .and_then(|p| p.remote)
+                .and_then(|c| c.port),
+            Some(2001)
+        );
     }
 
     #[test]
     fn merge_avoids_ids_that_already_exist() {
         let merged = merge_reports(vec![
-            vec![entry("codec", "C", json!({})), entry("codec", "r1-C", json!({}))],
-            vec![entry("codec", "C", json!({})), entry("inbound-rtp", "I", json!({"codecId": "C"}))],
+            vec![
+                entry("codec", "C", json!({})),
+                entry("codec", "r1-C", json!({})),
+            ],
+            vec![
+                entry("codec", "C", json!({})),
+                entry("inbound-rtp", "I", json!({"codecId": "C"})),
+            ],
         ]);
         let ids: Vec<&str> = merged.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["C", "r1-C", "r1-1-C", "I"]);
@@ -1222,7 +1557,10 @@ mod tests {
 
         // An id repeated within one report is not a collision between reports.
         let merged = merge_reports(vec![
-            vec![entry("codec", "C", json!({})), entry("codec", "C", json!({}))],
+            vec![
+                entry("codec", "C", json!({})),
+                entry("codec", "C", json!({})),
+            ],
             vec![entry("codec", "C", json!({}))],
         ]);
         let ids: Vec<&str> = merged.iter().map(|e| e.id.as_str()).collect();
@@ -1232,10 +1570,20 @@ mod tests {
     #[test]
     fn the_transport_selected_pair_wins_over_other_nominated_pairs() {
         let pair = |id: &str, port: u64, bytes: u64| {
-            entry("candidate-pair", id, json!({"transportId": "T", "state": "succeeded", "nominated": true,
-                "localCandidateId": format!("L{port}"), "bytesSent": bytes, "currentRoundTripTime": port as f64 / 1000.0}))
+            entry(
+                "candidate-pair",
+                id,
+                json!({"transportId": "T", "state": "succeeded", "nominated": true,
+                "localCandidateId": format!("L{port}"), "bytesSent": bytes, "currentRoundTripTime": port as f64 / 1000.0}),
+            )
         };
-        let local = |port: u64| entry("local-candidate", &format!("L{port}"), json!({"ip": "127.0.0.1", "port": port}));
+        let local = |port: u64| {
+            entry(
+                "local-candidate",
+                &format!("L{port}"),
+                json!({"ip": "127.0.0.1", "port": port}),
+            )
+        };
         let entries = vec![
             pair("old", 1, 999_999),
             pair("new", 2, 10),
@@ -1247,7 +1595,11 @@ mod tests {
         assert_eq!(c.selected_candidate_pairs.len(), 1);
         let p = c.selected_candidate_pair.expect("pair");
         assert_eq!(p.id, "new");
-        assert_eq!(p.local.and_then(|l| l.address).as_deref(), Some("127.0.0.1"), "legacy `ip` is read");
+        assert_eq!(
+            p.local.and_then(|l| l.address).as_deref(),
+            Some("127.0.0.1"),
+            "legacy `ip` is read"
+        );
         assert_eq!(c.current_round_trip_time, Some(0.002));
     }
 
@@ -1255,11 +1607,23 @@ mod tests {
     fn without_transport_stats_a_succeeded_selected_pair_is_used() {
         // Firefox: no transport stats; the pair in use says `selected: true`.
         let entries = vec![
-            entry("candidate-pair", "waiting", json!({"state": "in-progress", "nominated": true})),
-            entry("candidate-pair", "ok", json!({"state": "succeeded", "selected": true, "nominated": false,
-                "remoteCandidateId": "R"})),
-            entry("remote-candidate", "R", json!({"address": "198.51.100.7", "port": 3478, "protocol": "udp",
-                "candidateType": "relay", "relayProtocol": "tls"})),
+            entry(
+                "candidate-pair",
+                "waiting",
+                json!({"state": "in-progress", "nominated": true}),
+            ),
+            entry(
+                "candidate-pair",
+                "ok",
+                json!({"state": "succeeded", "selected": true, "nominated": false,
+                "remoteCandidateId": "R"}),
+            ),
+            entry(
+                "remote-candidate",
+                "R",
+                json!({"address": "198.51.100.7", "port": 3478, "protocol": "udp",
+                "candidateType": "relay", "relayProtocol": "tls"}),
+            ),
         ];
         let c = StatsParser::new().parse(&entries, 0.0).connection;
         let p = c.selected_candidate_pair.expect("pair");
@@ -1272,7 +1636,11 @@ mod tests {
 
     fn snapshot_with_fps(fps: Option<f64>, frames_decoded: u64) -> StatsSnapshot {
         StatsSnapshot {
-            video: Some(InboundVideo { frames_per_second: fps, frames_decoded: Some(frames_decoded), ..Default::default() }),
+            video: Some(InboundVideo {
+                frames_per_second: fps,
+                frames_decoded: Some(frames_decoded),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -1281,12 +1649,32 @@ mod tests {
     fn stall_starts_below_half_a_frame_per_second_and_ends_when_video_returns() {
         let mut d = StallDetector::new();
         assert_eq!(d.update(&snapshot_with_fps(Some(30.0), 300), 0.0), None);
-        assert_eq!(d.update(&snapshot_with_fps(Some(0.4), 310), 1000.0), Some(StallChange::Started { fps: 0.4 }));
+        assert_eq!(
+            d.update(&snapshot_with_fps(Some(0.4), 310), 1000.0),
+            Some(StallChange::Started { fps: 0.4 })
+        );
         assert!(d.is_stalled());
-        assert_eq!(d.update(&snapshot_with_fps(Some(0.0), 310), 2000.0), None, "still stalled: no new change");
-        assert_eq!(d.update(&StatsSnapshot::default(), 2500.0), None, "a report without video changes nothing");
-        assert_eq!(d.update(&snapshot_with_fps(None, 310), 2700.0), None, "nor one without fps");
-        assert_eq!(d.update(&snapshot_with_fps(Some(0.5), 311), 3500.0), Some(StallChange::Ended { duration_ms: 2500.0 }));
+        assert_eq!(
+            d.update(&snapshot_with_fps(Some(0.0), 310), 2000.0),
+            None,
+            "still stalled: no new change"
+        );
+        assert_eq!(
+            d.update(&StatsSnapshot::default(), 2500.0),
+            None,
+            "a report without video changes nothing"
+        );
+        assert_eq!(
+            d.update(&snapshot_with_fps(None, 310), 2700.0),
+            None,
+            "nor one without fps"
+        );
+        assert_eq!(
+            d.update(&snapshot_with_fps(Some(0.5), 311), 3500.0),
+            Some(StallChange::Ended {
+                duration_ms: 2500.0
+            })
+        );
         assert!(!d.is_stalled());
         assert_eq!(d.update(&snapshot_with_fps(Some(24.0), 330), 4500.0), None);
     }
@@ -1303,7 +1691,10 @@ mod tests {
         assert!(!d.is_stalled());
         // A clock that went backwards gives a zero duration, not a negative one.
         d.update(&snapshot_with_fps(Some(0.0), 5), 2000.0);
-        assert_eq!(d.update(&snapshot_with_fps(Some(10.0), 15), 1000.0), Some(StallChange::Ended { duration_ms: 0.0 }));
+        assert_eq!(
+            d.update(&snapshot_with_fps(Some(10.0), 15), 1000.0),
+            Some(StallChange::Ended { duration_ms: 0.0 })
+        );
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -1313,18 +1704,65 @@ mod tests {
 
         /// Field names the parser reads, so that random objects reach its code paths.
         const KEYS: &[&str] = &[
-            "type", "id", "kind", "mediaType", "timestamp", "bytesReceived", "bytesSent", "packetsReceived",
-            "packetsSent", "packetsLost", "framesDecoded", "framesReceived", "framesDropped", "framesEncoded",
-            "framesPerSecond", "frameWidth", "frameHeight", "jitter", "totalInterFrameDelay",
-            "totalSquaredInterFrameDelay", "jitterBufferDelay", "jitterBufferEmittedCount",
-            "jitterBufferTargetDelay", "jitterBufferMinimumDelay", "totalDecodeTime", "totalProcessingDelay",
-            "totalEncodeTime", "totalPacketSendDelay", "qualityLimitationDurations", "qualityLimitationReason",
-            "codecId", "transportId", "selectedCandidatePairId", "localCandidateId", "remoteCandidateId",
-            "state", "nominated", "selected", "port", "address", "mimeType", "freezeCount", "trackIds",
+            "type",
+            "id",
+            "kind",
+            "mediaType",
+            "timestamp",
+            "bytesReceived",
+            "bytesSent",
+            "packetsReceived",
+            "packetsSent",
+            "packetsLost",
+            "framesDecoded",
+            "framesReceived",
+            "framesDropped",
+            "framesEncoded",
+            "framesPerSecond",
+            "frameWidth",
+            "frameHeight",
+            "jitter",
+            "totalInterFrameDelay",
+            "totalSquaredInterFrameDelay",
+            "jitterBufferDelay",
+            "jitterBufferEmittedCount",
+            "jitterBufferTargetDelay",
+            "jitterBufferMinimumDelay",
+            "totalDecodeTime",
+            "totalProcessingDelay",
+            "totalEncodeTime",
+            "totalPacketSendDelay",
+            "qualityLimitationDurations",
+            "qualityLimitationReason",
+            "codecId",
+            "transportId",
+            "selectedCandidatePairId",
+            "localCandidateId",
+            "remoteCandidateId",
+            "state",
+            "nominated",
+            "selected",
+            "port",
+            "address",
+            "mimeType",
+            "freezeCount",
+            "trackIds",
         ];
         const TEXTS: &[&str] = &[
-            "inbound-rtp", "outbound-rtp", "candidate-pair", "local-candidate", "remote-candidate", "transport",
-            "codec", "video", "audio", "succeeded", "a", "b", "c", "",
+            "inbound-rtp",
+            "outbound-rtp",
+            "candidate-pair",
+            "local-candidate",
+            "remote-candidate",
+            "transport",
+            "codec",
+            "video",
+            "audio",
+            "succeeded",
+            "a",
+            "b",
+            "c",
+            "",
         ];
 
         fn leaf() -> impl Strategy<Value = Value> {
@@ -1344,9 +1782,16 @@ mod tests {
             leaf().prop_recursive(4, 64, 8, |inner| {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                    prop::collection::vec((prop::sample::select(KEYS).prop_map(str::to_owned), inner.clone()), 0..12)
+                    prop::collection::vec(
+                        (
+                            prop::sample::select(KEYS).prop_map(str::to_owned),
+                            inner.clone()
+                        ),
+                        0..12
+                    )
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                    prop::collection::vec((".{0,6}", inner), 0..4)
                         .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-                    prop::collection::vec((".{0,6}", inner), 0..4).prop_map(|kv| Value::Object(kv.into_iter().collect())),
                 ]
             })
         }
@@ -1359,7 +1804,8 @@ mod tests {
                 prop::collection::vec((prop::sample::select(KEYS), leaf()), 0..16),
             )
                 .prop_map(|(kind, id, kv)| {
-                    let mut m: Map<String, Value> = kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                    let mut m: Map<String, Value> =
+                        kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     m.insert("type".into(), json!(kind));
                     m.insert("id".into(), json!(id));
                     Value::Object(m)

@@ -93,7 +93,12 @@ impl TelemetryBuffer {
     /// Takes one final body of at most `max_bytes`, newest items first kept (for the
     /// `keepalive` flush on disconnect, whose size browsers limit); what does not fit is
     /// dropped. `None` when there is nothing to send.
-    pub fn take_final_body(&mut self, tags: &Tags, timestamp: f64, max_bytes: usize) -> Option<String> {
+    pub fn take_final_body(
+        &mut self,
+        tags: &Tags,
+        timestamp: f64,
+        max_bytes: usize,
+    ) -> Option<String> {
         if self.is_empty() {
             return None;
         }
@@ -106,8 +111,18 @@ impl TelemetryBuffer {
                 self.diagnostics.clear();
                 return None;
             }
-            let stats: Vec<Value> = self.stats.iter().skip(self.stats.len() - ns).cloned().collect();
-            let diagnostics: Vec<Value> = self.diagnostics.iter().skip(self.diagnostics.len() - nd).cloned().collect();
+            let stats: Vec<Value> = self
+                .stats
+                .iter()
+                .skip(self.stats.len() - ns)
+                .cloned()
+                .collect();
+            let diagnostics: Vec<Value> = self
+                .diagnostics
+                .iter()
+                .skip(self.diagnostics.len() - nd)
+                .cloned()
+                .collect();
             let b = body(tags, timestamp, &stats, &diagnostics);
             if b.len() <= max_bytes {
                 self.dropped += (self.stats.len() - ns + self.diagnostics.len() - nd) as u64;
@@ -144,7 +159,13 @@ mod tests {
     use serde_json::json;
 
     fn tags() -> Tags {
-        Tags { session_id: "s1".into(), sdk_version: "0.1.0".into(), model: "mirage".into(), integration: None, transport: "ivs".into() }
+        Tags {
+            session_id: "s1".into(),
+            sdk_version: "0.1.0".into(),
+            model: "mirage".into(),
+            integration: None,
+            transport: "ivs".into(),
+        }
     }
 
     #[test]
@@ -158,8 +179,17 @@ mod tests {
         }
         let bodies = b.take_bodies(&tags(), 42.0);
         assert_eq!(bodies.len(), 3);
-        let parsed: Vec<Value> = bodies.iter().map(|s| serde_json::from_str(s).unwrap()).collect();
-        assert_eq!(parsed.iter().map(|p| p["stats"].as_array().unwrap().len()).collect::<Vec<_>>(), vec![120, 120, 10]);
+        let parsed: Vec<Value> = bodies
+            .iter()
+            .map(|s| serde_json::from_str(s).unwrap())
+            .collect();
+        assert_eq!(
+            parsed
+                .iter()
+                .map(|p| p["stats"].as_array().unwrap().len())
+                .collect::<Vec<_>>(),
+            vec![120, 120, 10]
+        );
         assert_eq!(parsed[0]["diagnostics"].as_array().unwrap().len(), 5);
         assert_eq!(parsed[1]["diagnostics"].as_array().unwrap().len(), 0);
         // Order kept across requests.
@@ -169,7 +199,10 @@ mod tests {
         assert_eq!(p["sdkVersion"], "0.1.0");
         assert_eq!(p["model"], "mirage");
         assert_eq!(p["timestamp"], 42.0);
-        assert_eq!(p["tags"], json!({"session_id": "s1", "sdk_version": "0.1.0", "model": "mirage", "integration": null, "transport": "ivs"}));
+        assert_eq!(
+            p["tags"],
+            json!({"session_id": "s1", "sdk_version": "0.1.0", "model": "mirage", "integration": null, "transport": "ivs"})
+        );
         assert!(b.is_empty());
         assert!(b.take_bodies(&tags(), 43.0).is_empty());
     }
@@ -195,7 +228,9 @@ mod tests {
             b.push_stats(json!({"i": i, "pad": big}));
         }
         b.push_diagnostic(json!({"kind": "videoStall"}));
-        let body = b.take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES).expect("a body");
+        let body = b
+            .take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES)
+            .expect("a body");
         assert!(body.len() <= KEEPALIVE_MAX_BYTES, "{}", body.len());
         let p: Value = serde_json::from_str(&body).unwrap();
         let stats = p["stats"].as_array().unwrap();
@@ -203,14 +238,18 @@ mod tests {
         assert_eq!(stats.last().unwrap()["i"], 99, "the newest sample is kept");
         assert_eq!(p["diagnostics"].as_array().unwrap().len(), 1);
         assert!(b.is_empty());
-        assert!(b.take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES).is_none());
+        assert!(b
+            .take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES)
+            .is_none());
     }
 
     #[test]
     fn a_single_item_too_big_for_keepalive_is_dropped() {
         let mut b = TelemetryBuffer::default();
         b.push_stats(json!({"pad": "x".repeat(KEEPALIVE_MAX_BYTES)}));
-        assert!(b.take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES).is_none());
+        assert!(b
+            .take_final_body(&tags(), 1.0, KEEPALIVE_MAX_BYTES)
+            .is_none());
         assert!(b.is_empty());
     }
 }

@@ -39,7 +39,10 @@ pub struct SubscribeToken {
 }
 
 fn invalid(why: &str) -> SdkError {
-    SdkError::new(ErrorCode::InvalidToken, format!("Invalid subscribe token: {why}"))
+    SdkError::new(
+        ErrorCode::InvalidToken,
+        format!("Invalid subscribe token: {why}"),
+    )
 }
 
 impl SubscribeToken {
@@ -53,9 +56,15 @@ impl SubscribeToken {
     /// `INVALID_TOKEN` ("Invalid subscribe token: ..."). A missing `transport` means WebRTC.
     pub fn decode(token: &str) -> Result<SubscribeToken, SdkError> {
         let bytes = base64::decode(token.trim()).ok_or_else(|| invalid("not base64"))?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))?;
         let obj = v.as_object().ok_or_else(|| invalid("not an object"))?;
-        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string).filter(|s| !s.is_empty());
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+        };
         let sid = text("sid").ok_or_else(|| invalid("no sid"))?;
         let ip = text("ip").ok_or_else(|| invalid("no ip"))?;
         let port = match obj.get("port") {
@@ -69,7 +78,12 @@ impl SubscribeToken {
             Some("ivs") => Transport::Ivs,
             Some(_) => return Err(invalid("unknown transport")),
         };
-        Ok(SubscribeToken { sid, ip, port, transport })
+        Ok(SubscribeToken {
+            sid,
+            ip,
+            port,
+            transport,
+        })
     }
 }
 
@@ -81,16 +95,30 @@ mod tests {
     #[test]
     fn roundtrip_both_transports() {
         for transport in [Transport::Webrtc, Transport::Ivs] {
-            let t = SubscribeToken { sid: "sess-1".into(), ip: "127.0.0.1".into(), port: 4000, transport };
+            let t = SubscribeToken {
+                sid: "sess-1".into(),
+                ip: "127.0.0.1".into(),
+                port: 4000,
+                transport,
+            };
             assert_eq!(SubscribeToken::decode(&t.encode()), Ok(t));
         }
     }
 
     #[test]
     fn token_is_base64_json_with_the_four_fields() {
-        let t = SubscribeToken { sid: "s".into(), ip: "1.2.3.4".into(), port: 5, transport: Transport::Ivs };
-        let json: serde_json::Value = serde_json::from_slice(&base64::decode(&t.encode()).unwrap()).unwrap();
-        assert_eq!(json, serde_json::json!({"sid": "s", "ip": "1.2.3.4", "port": 5, "transport": "ivs"}));
+        let t = SubscribeToken {
+            sid: "s".into(),
+            ip: "1.2.3.4".into(),
+            port: 5,
+            transport: Transport::Ivs,
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&base64::decode(&t.encode()).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"sid": "s", "ip": "1.2.3.4", "port": 5, "transport": "ivs"})
+        );
     }
 
     #[test]
@@ -108,13 +136,26 @@ mod tests {
             (&base64::encode(b"[1]")[..], "not an object"),
             (&base64::encode(br#"{"ip":"b","port":1}"#)[..], "no sid"),
             (&base64::encode(br#"{"sid":"a","port":1}"#)[..], "no ip"),
-            (&base64::encode(br#"{"sid":"a","ip":"b"}"#)[..], "no valid port"),
-            (&base64::encode(br#"{"sid":"a","ip":"b","port":70000}"#)[..], "no valid port"),
-            (&base64::encode(br#"{"sid":"a","ip":"b","port":1,"transport":"x"}"#)[..], "unknown transport"),
+            (
+                &base64::encode(br#"{"sid":"a","ip":"b"}"#)[..],
+                "no valid port",
+            ),
+            (
+                &base64::encode(br#"{"sid":"a","ip":"b","port":70000}"#)[..],
+                "no valid port",
+            ),
+            (
+                &base64::encode(br#"{"sid":"a","ip":"b","port":1,"transport":"x"}"#)[..],
+                "unknown transport",
+            ),
         ] {
             let e = SubscribeToken::decode(raw).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidToken);
-            assert!(e.message.starts_with("Invalid subscribe token"), "{}", e.message);
+            assert!(
+                e.message.starts_with("Invalid subscribe token"),
+                "{}",
+                e.message
+            );
             assert!(e.message.contains(why), "{raw}: {}", e.message);
         }
     }

@@ -41,7 +41,12 @@ impl BaseUrl {
     /// Parses `scheme://host[:port][/path]`. `http(s)` is accepted and mapped to `ws(s)`
     /// for the WebSocket endpoints. Query and fragment are not allowed.
     pub fn parse(input: &str) -> Result<BaseUrl, SdkError> {
-        let bad = |why: &str| SdkError::invalid_option("baseUrl", &format!("a ws://, wss://, http:// or https:// URL ({why})"));
+        let bad = |why: &str| {
+            SdkError::invalid_option(
+                "baseUrl",
+                &format!("a ws://, wss://, http:// or https:// URL ({why})"),
+            )
+        };
         let input = input.trim();
         let (scheme, rest) = input.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
@@ -59,10 +64,15 @@ impl BaseUrl {
             return Err(bad("credentials in the URL are not allowed"));
         }
         let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
-            let (h, after) = stripped.split_once(']').ok_or_else(|| bad("unclosed IPv6 bracket"))?;
+            let (h, after) = stripped
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed IPv6 bracket"))?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after the host"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| bad("junk after the host"))?,
+                ),
             };
             (format!("[{h}]"), port)
         } else {
@@ -76,9 +86,19 @@ impl BaseUrl {
         }
         let port = match port {
             None => None,
-            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?,
+            ),
         };
-        Ok(BaseUrl { scheme, host: host.to_ascii_lowercase(), port, path: path.to_string() })
+        Ok(BaseUrl {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+            path: path.to_string(),
+        })
     }
 
     /// True when the host is a loopback name or address.
@@ -165,7 +185,11 @@ pub fn viewer_url(base: &BaseUrl, sid: &str, ip: &str, port: u16, api_key: &str)
 
 /// `HTTPBASE/v1/subscribe-ivs/SID` (IVS viewer token, key in the `x-api-key` header).
 pub fn ivs_viewer_token_url(base: &BaseUrl, sid: &str) -> String {
-    format!("{}/v1/subscribe-ivs/{}", base.http_base(), encode_component(sid))
+    format!(
+        "{}/v1/subscribe-ivs/{}",
+        base.http_base(),
+        encode_component(sid)
+    )
 }
 
 /// `realtime-video-sdk/VERSION lang/rust-wasm [INTEGRATION ]runtime/browser`.
@@ -189,7 +213,10 @@ mod tests {
     #[test]
     fn parses_bases() {
         let b = BaseUrl::parse("ws://127.0.0.1:8080/").unwrap();
-        assert_eq!((b.scheme.as_str(), b.host.as_str(), b.port, b.path.as_str()), ("ws", "127.0.0.1", Some(8080), ""));
+        assert_eq!(
+            (b.scheme.as_str(), b.host.as_str(), b.port, b.path.as_str()),
+            ("ws", "127.0.0.1", Some(8080), "")
+        );
         assert!(b.is_loopback() && !b.is_secure());
         let b = BaseUrl::parse("https://API.example.com/rt").unwrap();
         assert_eq!(b.ws_base(), "wss://api.example.com/rt");
@@ -197,7 +224,17 @@ mod tests {
         let b = BaseUrl::parse("ws://[::1]:9").unwrap();
         assert!(b.is_loopback());
         assert_eq!(b.http_base(), "http://[::1]:9");
-        for bad in ["", "127.0.0.1:80", "ftp://x", "ws://", "ws://h:0", "ws://h:99999", "ws://h/?a=1", "ws://u:p@h", "ws://[::1"] {
+        for bad in [
+            "",
+            "127.0.0.1:80",
+            "ftp://x",
+            "ws://",
+            "ws://h:0",
+            "ws://h:99999",
+            "ws://h/?a=1",
+            "ws://u:p@h",
+            "ws://[::1",
+        ] {
             let e = BaseUrl::parse(bad).unwrap_err();
             assert!(e.message.contains("`baseUrl`"), "{bad}: {e}");
         }
@@ -211,7 +248,14 @@ mod tests {
         let ua = user_agent(Some("my-app/1"));
         let url = session_url(
             &base,
-            &SessionUrlParams { model: &model, api_key: "k+y", latency_diagnostics: true, extra: &extra, user_agent: &ua, ivs: false },
+            &SessionUrlParams {
+                model: &model,
+                api_key: "k+y",
+                latency_diagnostics: true,
+                extra: &extra,
+                user_agent: &ua,
+                ivs: false,
+            },
         );
         assert_eq!(
             url,
@@ -222,16 +266,32 @@ mod tests {
         );
         let url = session_url(
             &base,
-            &SessionUrlParams { model: &model, api_key: "k", latency_diagnostics: false, extra: &[], user_agent: "u", ivs: true },
+            &SessionUrlParams {
+                model: &model,
+                api_key: "k",
+                latency_diagnostics: false,
+                extra: &[],
+                user_agent: "u",
+                ivs: true,
+            },
         );
-        assert_eq!(url, "ws://127.0.0.1:9000/v1/stream-ivs?api_key=k&model=mirage&user_agent=u");
+        assert_eq!(
+            url,
+            "ws://127.0.0.1:9000/v1/stream-ivs?api_key=k&model=mirage&user_agent=u"
+        );
     }
 
     #[test]
     fn viewer_urls() {
         let base = BaseUrl::parse("wss://rt.example.com").unwrap();
-        assert_eq!(viewer_url(&base, "s/1", "10.0.0.1", 443, "k"), "wss://rt.example.com/subscribe/s%2F1?IP=10.0.0.1&port=443&api_key=k");
-        assert_eq!(ivs_viewer_token_url(&base, "s1"), "https://rt.example.com/v1/subscribe-ivs/s1");
+        assert_eq!(
+            viewer_url(&base, "s/1", "10.0.0.1", 443, "k"),
+            "wss://rt.example.com/subscribe/s%2F1?IP=10.0.0.1&port=443&api_key=k"
+        );
+        assert_eq!(
+            ivs_viewer_token_url(&base, "s1"),
+            "https://rt.example.com/v1/subscribe-ivs/s1"
+        );
     }
 
     #[test]

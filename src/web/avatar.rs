@@ -32,9 +32,24 @@ impl Drop for AvatarAudio {
 impl AvatarAudio {
     /// A new context and its (silent) destination stream.
     pub fn new() -> Result<AvatarAudio> {
-        let context = AudioContext::new().map_err(|e| from_js(ErrorCode::MediaError, "could not create an AudioContext", &e))?;
-        let destination = context.create_media_stream_destination().map_err(|e| from_js(ErrorCode::MediaError, "could not create the audio destination", &e))?;
-        Ok(AvatarAudio { context, destination })
+        let context = AudioContext::new().map_err(|e| {
+            from_js(
+                ErrorCode::MediaError,
+                "could not create an AudioContext",
+                &e,
+            )
+        })?;
+        let destination = context.create_media_stream_destination().map_err(|e| {
+            from_js(
+                ErrorCode::MediaError,
+                "could not create the audio destination",
+                &e,
+            )
+        })?;
+        Ok(AvatarAudio {
+            context,
+            destination,
+        })
     }
 
     /// The stream to publish (one audio track).
@@ -49,20 +64,45 @@ impl AvatarAudio {
             audio.unchecked_into()
         } else {
             let bytes: ArrayBuffer = if let Some(b) = audio.dyn_ref::<Blob>() {
-                JsFuture::from(b.array_buffer()).await.map_err(|e| from_js(ErrorCode::MediaError, "the audio could not be read", &e))?.unchecked_into()
+                JsFuture::from(b.array_buffer())
+                    .await
+                    .map_err(|e| from_js(ErrorCode::MediaError, "the audio could not be read", &e))?
+                    .unchecked_into()
             } else if audio.is_instance_of::<ArrayBuffer>() {
                 // decodeAudioData detaches its argument: keep the caller's buffer intact.
                 audio.unchecked_into::<ArrayBuffer>().slice(0)
             } else {
-                return Err(SdkError::invalid_option("audio", "an AudioBuffer, Blob, File or ArrayBuffer"));
+                return Err(SdkError::invalid_option(
+                    "audio",
+                    "an AudioBuffer, Blob, File or ArrayBuffer",
+                ));
             };
-            let p: Promise = self.context.decode_audio_data(&bytes).map_err(|e| from_js(ErrorCode::MediaError, "the audio could not be decoded", &e))?;
-            JsFuture::from(p).await.map_err(|e| from_js(ErrorCode::MediaError, "the audio could not be decoded", &e))?.unchecked_into()
+            let p: Promise = self.context.decode_audio_data(&bytes).map_err(|e| {
+                from_js(ErrorCode::MediaError, "the audio could not be decoded", &e)
+            })?;
+            JsFuture::from(p)
+                .await
+                .map_err(|e| from_js(ErrorCode::MediaError, "the audio could not be decoded", &e))?
+                .unchecked_into()
         };
         let _ = self.context.resume();
-        let source = self.context.create_buffer_source().map_err(|e| from_js(ErrorCode::MediaError, "could not create an audio source", &e))?;
+        let source = self.context.create_buffer_source().map_err(|e| {
+            from_js(
+                ErrorCode::MediaError,
+                "could not create an audio source",
+                &e,
+            )
+        })?;
         source.set_buffer(Some(&buffer));
-        source.connect_with_audio_node(&self.destination).map_err(|e| from_js(ErrorCode::MediaError, "could not connect the audio source", &e))?;
+        source
+            .connect_with_audio_node(&self.destination)
+            .map_err(|e| {
+                from_js(
+                    ErrorCode::MediaError,
+                    "could not connect the audio source",
+                    &e,
+                )
+            })?;
         let (tx, rx) = oneshot::channel::<()>();
         let mut tx = Some(tx);
         let _ended = EventListener::once(&source, "ended", move |_| {
@@ -70,10 +110,13 @@ impl AvatarAudio {
                 let _ = tx.send(());
             }
         });
-        source.start().map_err(|e| from_js(ErrorCode::MediaError, "could not start the audio", &e))?;
+        source
+            .start()
+            .map_err(|e| from_js(ErrorCode::MediaError, "could not start the audio", &e))?;
         // Resolves when the clip ended; if the context closes first (disconnect) the
         // listener is dropped with it and this reports the interruption.
-        rx.await.map_err(|_| SdkError::new(ErrorCode::Aborted, "playback was interrupted"))?;
+        rx.await
+            .map_err(|_| SdkError::new(ErrorCode::Aborted, "playback was interrupted"))?;
         Ok(buffer.duration())
     }
 }

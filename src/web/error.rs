@@ -20,7 +20,11 @@ pub fn describe(v: &JsValue) -> String {
     if let Some(e) = v.dyn_ref::<Error>() {
         let name: String = e.name().into();
         let msg: String = e.message().into();
-        return if name.is_empty() || name == "Error" { msg } else { format!("{name}: {msg}") };
+        return if name.is_empty() || name == "Error" {
+            msg
+        } else {
+            format!("{name}: {msg}")
+        };
     }
     if let Some(s) = v.as_string() {
         return s;
@@ -30,7 +34,10 @@ pub fn describe(v: &JsValue) -> String {
             return s;
         }
     }
-    js_sys::JSON::stringify(v).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "unknown error".into())
+    js_sys::JSON::stringify(v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "unknown error".into())
 }
 
 /// Wraps a JS rejection as an SdkError with `code`, a message and the JS text as cause.
@@ -50,6 +57,12 @@ pub fn js_result<T>(r: Result<T>) -> std::result::Result<T, JsValue> {
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = isRealtimeError, skip_typescript)]
 pub fn is_realtime_error(e: &JsValue) -> bool {
     e.is_instance_of::<Error>()
-        && Reflect::get(e, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some("RealtimeError")
-        && Reflect::get(e, &"code".into()).ok().is_some_and(|c| c.is_string())
+        && Reflect::get(e, &"name".into())
+            .ok()
+            .and_then(|n| n.as_string())
+            .as_deref()
+            == Some("RealtimeError")
+        && Reflect::get(e, &"code".into())
+            .ok()
+            .is_some_and(|c| c.is_string())
 }

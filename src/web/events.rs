@@ -35,7 +35,11 @@ pub struct Emitter {
 impl Emitter {
     /// A new emitter that buffers until [`Emitter::deliver`] is called.
     pub fn buffering(logger: Logger) -> Self {
-        Emitter { buffer: RefCell::new(Some(Vec::new())), logger, ..Default::default() }
+        Emitter {
+            buffer: RefCell::new(Some(Vec::new())),
+            logger,
+            ..Default::default()
+        }
     }
 
     /// Adds a listener.
@@ -45,7 +49,9 @@ impl Emitter {
 
     /// Removes a listener (the same function object).
     pub fn off(&self, name: &str, f: &Function) {
-        self.listeners.borrow_mut().retain(|(n, g)| !(n == name && JsValue::from(g) == JsValue::from(f)));
+        self.listeners
+            .borrow_mut()
+            .retain(|(n, g)| !(n == name && JsValue::from(g) == JsValue::from(f)));
     }
 
     /// Emits `payload` to the listeners of `name` (or buffers it while connecting).
@@ -70,7 +76,13 @@ impl Emitter {
 
     fn call(&self, name: &str, payload: &JsValue) {
         // Clone the list first: a listener may call on()/off() while being called.
-        let fs: Vec<Function> = self.listeners.borrow().iter().filter(|(n, _)| n == name).map(|(_, f)| f.clone()).collect();
+        let fs: Vec<Function> = self
+            .listeners
+            .borrow()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .collect();
         for f in fs {
             if self.closed.get() {
                 return;
@@ -83,7 +95,9 @@ impl Emitter {
 
     /// Stops buffering and delivers what was buffered, in order.
     pub fn deliver(&self) {
-        let Some(buf) = self.buffer.borrow_mut().take() else { return };
+        let Some(buf) = self.buffer.borrow_mut().take() else {
+            return;
+        };
         for (name, payload) in buf {
             self.call(name, &payload);
         }
@@ -99,5 +113,6 @@ impl Emitter {
 
 /// Serialises plain data to a JS object (maps as objects, `None` as `null`).
 pub fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
 }

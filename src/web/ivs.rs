@@ -39,9 +39,17 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     fn leave(this: &IvsStage) -> std::result::Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn on(this: &IvsStage, event: &str, handler: &Function) -> std::result::Result<JsValue, JsValue>;
+    fn on(
+        this: &IvsStage,
+        event: &str,
+        handler: &Function,
+    ) -> std::result::Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn off(this: &IvsStage, event: &str, handler: &Function) -> std::result::Result<JsValue, JsValue>;
+    fn off(
+        this: &IvsStage,
+        event: &str,
+        handler: &Function,
+    ) -> std::result::Result<JsValue, JsValue>;
 
     /// A local or remote stage stream.
     #[derive(Clone)]
@@ -61,12 +69,17 @@ fn get(o: &JsValue, k: &str) -> JsValue {
 }
 
 fn load_error(url: &str, why: &str) -> SdkError {
-    SdkError::new(ErrorCode::IvsLoadFailed, format!("the IVS Web Broadcast SDK failed to load from {url}: {why}"))
+    SdkError::new(
+        ErrorCode::IvsLoadFailed,
+        format!("the IVS Web Broadcast SDK failed to load from {url}: {why}"),
+    )
 }
 
 /// True when `m` looks like the SDK module (has the `Stage` constructor and the enums).
 fn is_module(m: &JsValue) -> bool {
-    get(m, "Stage").is_function() && get(m, "LocalStageStream").is_function() && get(m, "StageEvents").is_object()
+    get(m, "Stage").is_function()
+        && get(m, "LocalStageStream").is_function()
+        && get(m, "StageEvents").is_object()
 }
 
 /// Checks the `ivsModule` option: an ES module namespace of the package, or its default
@@ -77,7 +90,10 @@ pub fn module_option(m: &JsValue) -> Result<JsValue> {
             return Ok(candidate);
         }
     }
-    Err(SdkError::invalid_option("ivsModule", "the amazon-ivs-web-broadcast module (with Stage, LocalStageStream, StageEvents)"))
+    Err(SdkError::invalid_option(
+        "ivsModule",
+        "the amazon-ivs-web-broadcast module (with Stage, LocalStageStream, StageEvents)",
+    ))
 }
 
 /// The SDK module: `explicit` (the `ivsModule` option) when given, else the global
@@ -91,7 +107,9 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
     if is_module(&global) {
         return Ok(global);
     }
-    let document = web_sys::window().and_then(|w| w.document()).ok_or_else(|| load_error(url, "no document"))?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| load_error(url, "no document"))?;
 
     // One script element per URL and page; a failed one is removed so that a later connect
     // tries again.
@@ -114,17 +132,36 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
     let script = match script {
         Some(s) => s,
         None => {
-            let s = document.create_element("script").map_err(|e| from_js(ErrorCode::IvsLoadFailed, "could not create a script element", &e))?;
+            let s = document.create_element("script").map_err(|e| {
+                from_js(
+                    ErrorCode::IvsLoadFailed,
+                    "could not create a script element",
+                    &e,
+                )
+            })?;
             let _ = s.set_attribute(SCRIPT_MARK, "loading");
             let _ = s.set_attribute("src", url);
             // No `crossorigin`: a CDN without CORS headers would then fail to load.
-            let parent = document.head().map(web_sys::Element::from).or_else(|| document.document_element()).ok_or_else(|| load_error(url, "no document element"))?;
-            parent.append_child(&s).map_err(|e| from_js(ErrorCode::IvsLoadFailed, "could not insert the script element", &e))?;
+            let parent = document
+                .head()
+                .map(web_sys::Element::from)
+                .or_else(|| document.document_element())
+                .ok_or_else(|| load_error(url, "no document element"))?;
+            parent.append_child(&s).map_err(|e| {
+                from_js(
+                    ErrorCode::IvsLoadFailed,
+                    "could not insert the script element",
+                    &e,
+                )
+            })?;
             s
         }
     };
     if script.get_attribute(SCRIPT_MARK).as_deref() == Some("loaded") {
-        return Err(load_error(url, &format!("the script did not define the global {SDK_GLOBAL}")));
+        return Err(load_error(
+            url,
+            &format!("the script did not define the global {SDK_GLOBAL}"),
+        ));
     }
 
     let (tx, rx) = oneshot::channel::<std::result::Result<(), String>>();
@@ -149,14 +186,20 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
             if is_module(&global) {
                 Ok(global)
             } else {
-                Err(load_error(url, &format!("the script did not define the global {SDK_GLOBAL}")))
+                Err(load_error(
+                    url,
+                    &format!("the script did not define the global {SDK_GLOBAL}"),
+                ))
             }
         }
         Either::Left((Ok(Err(why)), _)) => Err(load_error(url, &why)),
         Either::Left((Err(_), _)) => Err(load_error(url, "the script element went away")),
         Either::Right(_) => {
             let _ = script.set_attribute(SCRIPT_MARK, "failed");
-            Err(load_error(url, &format!("no answer within {} s", SDK_LOAD_TIMEOUT_MS / 1000)))
+            Err(load_error(
+                url,
+                &format!("no answer within {} s", SDK_LOAD_TIMEOUT_MS / 1000),
+            ))
         }
     }
 }
@@ -180,9 +223,12 @@ impl Names {
     /// Reads the names from `module`; a missing one is an `IVS_LOAD_FAILED` error naming it.
     pub fn read(module: &JsValue) -> Result<Names> {
         let s = |e: &str, k: &str| -> Result<String> {
-            get(&get(module, e), k)
-                .as_string()
-                .ok_or_else(|| SdkError::new(ErrorCode::IvsLoadFailed, format!("the IVS SDK module has no {e}.{k}")))
+            get(&get(module, e), k).as_string().ok_or_else(|| {
+                SdkError::new(
+                    ErrorCode::IvsLoadFailed,
+                    format!("the IVS SDK module has no {e}.{k}"),
+                )
+            })
         };
         Ok(Names {
             ev_state: s("StageEvents", "STAGE_CONNECTION_STATE_CHANGED")?,
@@ -205,7 +251,10 @@ pub enum StageInput {
     /// `STAGE_CONNECTION_STATE_CHANGED`: the new state, classified.
     State(StageState, String),
     /// Streams added for a remote participant (local ones are not forwarded).
-    StreamsAdded { participant_id: String, streams: Vec<JsValue> },
+    StreamsAdded {
+        participant_id: String,
+        streams: Vec<JsValue>,
+    },
     /// Streams removed for a remote participant.
     StreamsRemoved { streams: Vec<JsValue> },
     /// `STAGE_LEFT` with its reason.
@@ -228,7 +277,10 @@ pub enum StageState {
 /// Who joins: the publishing client or a subscribe-only viewer.
 pub enum StageRole {
     /// Publishes `tracks` (first video, first audio); subscribes to everyone but itself.
-    Publisher { tracks: Vec<MediaStreamTrack>, own_participant_id: Option<String> },
+    Publisher {
+        tracks: Vec<MediaStreamTrack>,
+        own_participant_id: Option<String>,
+    },
     /// Subscribes only to `server_participant_id`.
     Viewer { server_participant_id: String },
 }
@@ -252,8 +304,19 @@ impl Drop for StageConn {
 }
 
 fn construct(module: &JsValue, class: &str, args: &Array) -> Result<JsValue> {
-    let ctor: Function = get(module, class).dyn_into().map_err(|_| SdkError::new(ErrorCode::IvsLoadFailed, format!("the IVS SDK module has no {class}")))?;
-    Reflect::construct(&ctor, args).map_err(|e| from_js(ErrorCode::IvsStageError, &format!("new {class}() threw"), &e))
+    let ctor: Function = get(module, class).dyn_into().map_err(|_| {
+        SdkError::new(
+            ErrorCode::IvsLoadFailed,
+            format!("the IVS SDK module has no {class}"),
+        )
+    })?;
+    Reflect::construct(&ctor, args).map_err(|e| {
+        from_js(
+            ErrorCode::IvsStageError,
+            &format!("new {class}() threw"),
+            &e,
+        )
+    })
 }
 
 fn participant_id(p: &JsValue) -> Option<String> {
@@ -262,7 +325,10 @@ fn participant_id(p: &JsValue) -> Option<String> {
 
 /// Describes a stage error object (`StageError`: code, category, message) as text.
 fn describe_stage_error(e: &JsValue) -> String {
-    let message = get(e, "message").as_string().or_else(|| e.as_string()).unwrap_or_else(|| "stage error".into());
+    let message = get(e, "message")
+        .as_string()
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "stage error".into());
     let mut parts = vec![message];
     for k in ["category", "code"] {
         let v = get(e, k);
@@ -290,7 +356,10 @@ impl StageConn {
         // Local streams: the first video track (simulcast off) and the first audio track.
         let mut local_streams = Vec::new();
         let (own_id, viewer_of) = match &role {
-            StageRole::Publisher { tracks, own_participant_id } => {
+            StageRole::Publisher {
+                tracks,
+                own_participant_id,
+            } => {
                 for kind in ["video", "audio"] {
                     if let Some(t) = tracks.iter().find(|t| t.kind() == kind) {
                         let config = Object::new();
@@ -299,20 +368,27 @@ impl StageConn {
                             let _ = Reflect::set(&simulcast, &"enabled".into(), &false.into());
                             let _ = Reflect::set(&config, &"simulcast".into(), &simulcast);
                         }
-                        local_streams.push(construct(module, "LocalStageStream", &Array::of2(t, &config))?.unchecked_into::<StageStream>());
+                        local_streams.push(
+                            construct(module, "LocalStageStream", &Array::of2(t, &config))?
+                                .unchecked_into::<StageStream>(),
+                        );
                     }
                 }
                 (own_participant_id.clone(), None)
             }
-            StageRole::Viewer { server_participant_id } => (None, Some(server_participant_id.clone())),
+            StageRole::Viewer {
+                server_participant_id,
+            } => (None, Some(server_participant_id.clone())),
         };
 
         // The strategy.
         let publish: Array = local_streams.iter().collect();
         let has_local = !local_streams.is_empty();
         let (none, av) = (names.sub_none.clone(), names.sub_audio_video.clone());
-        let streams_to_publish = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |_p: JsValue| publish.clone().into());
-        let should_publish = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |_p: JsValue| has_local.into());
+        let streams_to_publish =
+            Closure::<dyn Fn(JsValue) -> JsValue>::new(move |_p: JsValue| publish.clone().into());
+        let should_publish =
+            Closure::<dyn Fn(JsValue) -> JsValue>::new(move |_p: JsValue| has_local.into());
         let should_subscribe = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |p: JsValue| {
             // Old SDK versions pass no participant: subscribe then.
             if p.is_undefined() || p.is_null() {
@@ -321,7 +397,9 @@ impl StageConn {
             let id = participant_id(&p);
             let subscribe = match &viewer_of {
                 Some(server) => id.as_deref() == Some(server.as_str()),
-                None => get(&p, "isLocal").as_bool() != Some(true) && (own_id.is_none() || id != own_id),
+                None => {
+                    get(&p, "isLocal").as_bool() != Some(true) && (own_id.is_none() || id != own_id)
+                }
             };
             if subscribe {
                 av.clone()
@@ -345,7 +423,8 @@ impl StageConn {
         ] {
             let _ = Reflect::set(&strategy, &k.into(), f.as_ref());
         }
-        let stage: IvsStage = construct(module, "Stage", &Array::of2(&token.into(), &strategy))?.unchecked_into();
+        let stage: IvsStage =
+            construct(module, "Stage", &Array::of2(&token.into(), &strategy))?.unchecked_into();
 
         // Events.
         let mut handlers: Vec<(String, Closure<dyn FnMut(JsValue, JsValue)>)> = Vec::new();
@@ -374,8 +453,15 @@ impl StageConn {
                 if get(&p, "isLocal").as_bool() == Some(true) {
                     return;
                 }
-                let streams: Vec<JsValue> = if Array::is_array(&streams) { Array::from(&streams).iter().collect() } else { Vec::new() };
-                let _ = t.unbounded_send(map(StageInput::StreamsAdded { participant_id: participant_id(&p).unwrap_or_default(), streams }));
+                let streams: Vec<JsValue> = if Array::is_array(&streams) {
+                    Array::from(&streams).iter().collect()
+                } else {
+                    Vec::new()
+                };
+                let _ = t.unbounded_send(map(StageInput::StreamsAdded {
+                    participant_id: participant_id(&p).unwrap_or_default(),
+                    streams,
+                }));
             }),
         ));
         let t = tx.clone();
@@ -385,7 +471,11 @@ impl StageConn {
                 if get(&p, "isLocal").as_bool() == Some(true) {
                     return;
                 }
-                let streams: Vec<JsValue> = if Array::is_array(&streams) { Array::from(&streams).iter().collect() } else { Vec::new() };
+                let streams: Vec<JsValue> = if Array::is_array(&streams) {
+                    Array::from(&streams).iter().collect()
+                } else {
+                    Vec::new()
+                };
                 let _ = t.unbounded_send(map(StageInput::StreamsRemoved { streams }));
             }),
         ));
@@ -393,7 +483,9 @@ impl StageConn {
         handlers.push((
             names.ev_left.clone(),
             Closure::new(move |reason: JsValue, _: JsValue| {
-                let _ = t.unbounded_send(map(StageInput::Left(reason.as_string().unwrap_or_else(|| "unknown".into()))));
+                let _ = t.unbounded_send(map(StageInput::Left(
+                    reason.as_string().unwrap_or_else(|| "unknown".into()),
+                )));
             }),
         ));
         let t = tx;
@@ -404,7 +496,9 @@ impl StageConn {
             }),
         ));
         for (event, handler) in &handlers {
-            stage.on(event, handler.as_ref().unchecked_ref()).map_err(|e| from_js(ErrorCode::IvsStageError, "stage.on() threw", &e))?;
+            stage
+                .on(event, handler.as_ref().unchecked_ref())
+                .map_err(|e| from_js(ErrorCode::IvsStageError, "stage.on() threw", &e))?;
         }
 
         let conn = Rc::new(StageConn {
@@ -412,9 +506,17 @@ impl StageConn {
             local_streams,
             remote_streams: RefCell::new(Vec::new()),
             handlers,
-            _strategy: vec![streams_to_publish, should_publish, should_subscribe, subscribe_config],
+            _strategy: vec![
+                streams_to_publish,
+                should_publish,
+                should_subscribe,
+                subscribe_config,
+            ],
         });
-        let joined = conn.stage.join().map_err(|e| from_js(ErrorCode::IvsStageError, "stage.join() threw", &e))?;
+        let joined = conn
+            .stage
+            .join()
+            .map_err(|e| from_js(ErrorCode::IvsStageError, "stage.join() threw", &e))?;
         Ok((conn, joined))
     }
 
@@ -427,7 +529,10 @@ impl StageConn {
             if let Ok(t) = s.media_stream_track().dyn_into::<MediaStreamTrack>() {
                 tracks.push(t);
             }
-            if !remote.iter().any(|r| JsValue::from(r.clone()) == JsValue::from(s.clone())) {
+            if !remote
+                .iter()
+                .any(|r| JsValue::from(r.clone()) == JsValue::from(s.clone()))
+            {
                 remote.push(s);
             }
         }
@@ -436,7 +541,9 @@ impl StageConn {
 
     /// Forgets remote streams that went away.
     pub fn remove_remote(&self, streams: &[JsValue]) {
-        self.remote_streams.borrow_mut().retain(|r| !streams.iter().any(|s| *s == JsValue::from(r.clone())));
+        self.remote_streams
+            .borrow_mut()
+            .retain(|r| !streams.iter().any(|s| *s == JsValue::from(r.clone())));
     }
 
     /// `requestRTCStats()` promises of every local and remote stage stream.
@@ -452,7 +559,8 @@ impl StageConn {
 
 /// One MediaStream of the given tracks.
 pub fn stream_of(tracks: &[MediaStreamTrack]) -> Result<MediaStream> {
-    let s = MediaStream::new().map_err(|e| from_js(ErrorCode::MediaError, "MediaStream failed", &e))?;
+    let s =
+        MediaStream::new().map_err(|e| from_js(ErrorCode::MediaError, "MediaStream failed", &e))?;
     for t in tracks {
         s.add_track(t);
     }
@@ -461,5 +569,8 @@ pub fn stream_of(tracks: &[MediaStreamTrack]) -> Result<MediaStream> {
 
 /// Describes a rejected `join()`.
 pub fn join_error(e: &JsValue) -> SdkError {
-    SdkError::new(ErrorCode::IvsStageError, format!("joining the IVS stage failed: {}", describe_stage_error(e)))
+    SdkError::new(
+        ErrorCode::IvsStageError,
+        format!("joining the IVS stage failed: {}", describe_stage_error(e)),
+    )
 }

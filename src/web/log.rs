@@ -2,7 +2,8 @@
 //! `warn`, `error` (e.g. `console`). Without one, warnings and errors go to the console and
 //! debug/info are silent. Every message passes through API-key redaction first.
 
-use crate::core::error::{redact, SdkError};
+use crate::core::error::SdkError;
+use crate::core::redact::redact;
 use crate::web::error::Result;
 use js_sys::{Function, Reflect};
 use std::rc::Rc;
@@ -39,18 +40,30 @@ impl Logger {
     /// From the `logger` option (`undefined`/`null` = the default console behaviour).
     pub fn from_option(v: &JsValue, secret: &str) -> Result<Logger> {
         if v.is_undefined() || v.is_null() {
-            return Ok(Logger { sink: None, secret: secret.into() });
+            return Ok(Logger {
+                sink: None,
+                secret: secret.into(),
+            });
         }
         if !v.is_object() {
-            return Err(SdkError::invalid_option("logger", "an object with debug/info/warn/error functions (e.g. console)"));
+            return Err(SdkError::invalid_option(
+                "logger",
+                "an object with debug/info/warn/error functions (e.g. console)",
+            ));
         }
         for m in ["debug", "info", "warn", "error"] {
             let f = Reflect::get(v, &m.into()).unwrap_or(JsValue::UNDEFINED);
             if !(f.is_undefined() || f.is_function()) {
-                return Err(SdkError::invalid_option(&format!("logger.{m}"), "a function"));
+                return Err(SdkError::invalid_option(
+                    &format!("logger.{m}"),
+                    "a function",
+                ));
             }
         }
-        Ok(Logger { sink: Some(v.clone()), secret: secret.into() })
+        Ok(Logger {
+            sink: Some(v.clone()),
+            secret: secret.into(),
+        })
     }
 
     /// Logs `message` (redacted), with an optional JS value (an exception, say).
@@ -58,7 +71,11 @@ impl Logger {
         let text: JsValue = format!("realtime: {}", redact(message, &self.secret)).into();
         match &self.sink {
             Some(sink) => {
-                let Ok(f) = Reflect::get(sink, &level.method().into()).and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from)) else { return };
+                let Ok(f) = Reflect::get(sink, &level.method().into())
+                    .and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from))
+                else {
+                    return;
+                };
                 let _ = match data {
                     Some(d) => f.call2(sink, &text, d),
                     None => f.call1(sink, &text),
@@ -93,6 +110,9 @@ impl Logger {
 
 impl Default for Logger {
     fn default() -> Self {
-        Logger { sink: None, secret: "".into() }
+        Logger {
+            sink: None,
+            secret: "".into(),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Pixel markers on canvas `ImageData` (exported for pages and tests).
 
-use crate::core::marker::{self, MarkerRead};
 use crate::core::error::{ErrorCode, SdkError};
+use crate::core::marker::{self, MarkerRead};
 use crate::web::error::js_result;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -13,9 +13,13 @@ pub fn stamp_marker(image: &ImageData, seq: u16) -> Result<(), JsValue> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let data = image.data();
     let mut bytes = data.to_vec();
-    js_result(marker::stamp(&mut bytes, w, h, seq).map_err(|e| SdkError::new(ErrorCode::InvalidOptions, e.to_string())))?;
+    js_result(
+        marker::stamp(&mut bytes, w, h, seq)
+            .map_err(|e| SdkError::new(ErrorCode::InvalidOptions, e.to_string())),
+    )?;
     // ImageData.data is a live Uint8ClampedArray view: copy the stamped bytes back.
-    let view: js_sys::Uint8ClampedArray = js_sys::Reflect::get(image, &"data".into())?.unchecked_into();
+    let view: js_sys::Uint8ClampedArray =
+        js_sys::Reflect::get(image, &"data".into())?.unchecked_into();
     view.copy_from(&bytes);
     Ok(())
 }

@@ -9,17 +9,21 @@
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::models::ModelDefinition;
 use crate::core::options::{ClientOptions, ConnectOptions};
-use crate::core::protocol::{parse_server_message, ClientMessage, IceCandidateInit, Incoming, IvsViewerToken, ServerMessage};
+use crate::core::protocol::{
+    parse_server_message, ClientMessage, IceCandidateInit, Incoming, IvsViewerToken, ServerMessage,
+};
 use crate::core::retry::{is_permanent, RetryPolicy};
 use crate::core::sdp;
-use crate::core::stats::{entries_from_json, merge_reports, StallChange, StallDetector, StatsEntry, StatsParser};
+use crate::core::stats::{
+    entries_from_json, merge_reports, StallChange, StallDetector, StatsEntry, StatsParser,
+};
 use crate::core::token::{SubscribeToken, Transport};
 use crate::core::urls;
+use crate::web::avatar::AvatarAudio;
 use crate::web::cancel::{CancelOnDrop, CancelToken};
 use crate::web::error::{from_js, Result};
 use crate::web::events::{to_js, Emitter};
 use crate::web::ivs::{self, Names, StageConn, StageInput, StageRole, StageState};
-use crate::web::avatar::AvatarAudio;
 use crate::web::latency::LatencySession;
 use crate::web::log::Logger;
 use crate::web::telemetry::Telemetry;
@@ -38,8 +42,9 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MediaStream, MediaStreamTrack, RtcConfiguration, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcRtpTransceiverDirection,
-    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    MediaStream, MediaStreamTrack, RtcConfiguration, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
 };
 
 /// Bounds of each setup phase, ms.
@@ -173,7 +178,11 @@ pub fn now_ms() -> f64 {
 impl SessionCtx {
     /// Emits a `diagnostic` event `{kind, timestamp, data}`.
     pub fn diagnostic<T: Serialize>(&self, kind: &str, data: T) {
-        let d = Diagnostic { kind, timestamp: now_ms(), data };
+        let d = Diagnostic {
+            kind,
+            timestamp: now_ms(),
+            data,
+        };
         if let Some(t) = &self.telemetry {
             t.record_diagnostic(&d);
         }
@@ -197,7 +206,10 @@ impl SessionCtx {
 
     /// Emits a `phaseTiming` diagnostic for `phase`, started at `since`.
     fn phase(&self, phase: &str, since: f64) {
-        self.diagnostic("phaseTiming", serde_json::json!({"phase": phase, "durationMs": now_ms() - since}));
+        self.diagnostic(
+            "phaseTiming",
+            serde_json::json!({"phase": phase, "durationMs": now_ms() - since}),
+        );
     }
 
     /// Emits an `error` event `{code, message}`.
@@ -210,7 +222,14 @@ impl SessionCtx {
             data: Option<&'a str>,
         }
         let e = e.clone().redact(&self.client.api_key);
-        self.events.emit_data("error", &E { code: e.code.as_str(), message: &e.message, data: e.cause.as_deref() });
+        self.events.emit_data(
+            "error",
+            &E {
+                code: e.code.as_str(),
+                message: &e.message,
+                data: e.cause.as_deref(),
+            },
+        );
     }
 
     /// Sends on the live connection.
@@ -231,7 +250,13 @@ impl SessionCtx {
 
     fn url(&self) -> String {
         match &self.role {
-            Role::Viewer { token } => urls::viewer_url(&self.client.base_url, &token.sid, &token.ip, token.port, &self.client.api_key),
+            Role::Viewer { token } => urls::viewer_url(
+                &self.client.base_url,
+                &token.sid,
+                &token.ip,
+                token.port,
+                &self.client.api_key,
+            ),
             Role::Publisher { .. } => {
                 let ua = urls::user_agent(self.client.integration.as_deref());
                 urls::session_url(
@@ -250,7 +275,10 @@ impl SessionCtx {
     }
 
     fn policy(&self) -> RetryPolicy {
-        RetryPolicy { retries: self.options.max_retries, ..RetryPolicy::default() }
+        RetryPolicy {
+            retries: self.options.max_retries,
+            ..RetryPolicy::default()
+        }
     }
 }
 
@@ -293,7 +321,10 @@ pub async fn bounded<T>(ms: u32, phase: &str, f: impl Future<Output = Result<T>>
     let f = Box::pin(f);
     match select(f, TimeoutFuture::new(ms)).await {
         Either::Left((r, _)) => r,
-        Either::Right(_) => Err(SdkError::new(ErrorCode::Timeout, format!("{phase} did not finish within {} s", ms / 1000))),
+        Either::Right(_) => Err(SdkError::new(
+            ErrorCode::Timeout,
+            format!("{phase} did not finish within {} s", ms / 1000),
+        )),
     }
 }
 
@@ -302,11 +333,18 @@ pub async fn sleep_unless(cancel: &CancelToken, ms: u32) -> bool {
     if cancel.is_cancelled() {
         return false;
     }
-    matches!(select(TimeoutFuture::new(ms), cancel.cancelled()).await, Either::Left(_))
+    matches!(
+        select(TimeoutFuture::new(ms), cancel.cancelled()).await,
+        Either::Left(_)
+    )
 }
 
 fn server_error(text: &str) -> SdkError {
-    let code = if is_permanent(text) { ErrorCode::Unauthorized } else { ErrorCode::ServerError };
+    let code = if is_permanent(text) {
+        ErrorCode::Unauthorized
+    } else {
+        ErrorCode::ServerError
+    };
     SdkError::new(code, format!("server error: {text}"))
 }
 
@@ -316,7 +354,12 @@ fn get(o: &JsValue, k: &str) -> JsValue {
 
 fn candidate_from_js(c: &JsValue) -> Option<IceCandidateInit> {
     // RTCIceCandidate.toJSON() gives exactly RTCIceCandidateInit.
-    let json = Reflect::get(c, &"toJSON".into()).ok()?.dyn_into::<Function>().ok()?.call0(c).ok()?;
+    let json = Reflect::get(c, &"toJSON".into())
+        .ok()?
+        .dyn_into::<Function>()
+        .ok()?
+        .call0(c)
+        .ok()?;
     serde_wasm_bindgen::from_value(json).ok()
 }
 
@@ -352,11 +395,20 @@ impl Connection {
         let config = RtcConfiguration::new();
         if !ctx.client.base_url.is_loopback() {
             let server = Object::new();
-            let _ = Reflect::set(&server, &"urls".into(), &"stun:stun.l.google.com:19302".into());
+            let _ = Reflect::set(
+                &server,
+                &"urls".into(),
+                &"stun:stun.l.google.com:19302".into(),
+            );
             config.set_ice_servers(&Array::of1(&server));
         }
-        let pc = RtcPeerConnection::new_with_configuration(&config)
-            .map_err(|e| from_js(ErrorCode::SignalingError, "could not create the peer connection", &e))?;
+        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| {
+            from_js(
+                ErrorCode::SignalingError,
+                "could not create the peer connection",
+                &e,
+            )
+        })?;
 
         let recvonly = |kind: &str| {
             let init = RtcRtpTransceiverInit::new();
@@ -369,7 +421,15 @@ impl Connection {
                 recvonly("audio");
             }
             Role::Publisher { stream } => {
-                let mut tracks: Vec<MediaStreamTrack> = stream.as_ref().map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect()).unwrap_or_default();
+                let mut tracks: Vec<MediaStreamTrack> = stream
+                    .as_ref()
+                    .map(|s| {
+                        s.get_tracks()
+                            .iter()
+                            .filter_map(|t| t.dyn_into().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 if ctx.model.is_avatar() {
                     // An avatar session sends audio only.
                     tracks.retain(|t| t.kind() == "audio");
@@ -391,20 +451,38 @@ impl Connection {
         let mut ls = self.listeners.borrow_mut();
         let tx = self.tx.clone();
         ls.push(EventListener::new(&pc, "icecandidate", move |e| {
-            let c = e.dyn_ref::<RtcPeerConnectionIceEvent>().and_then(|e| e.candidate());
+            let c = e
+                .dyn_ref::<RtcPeerConnectionIceEvent>()
+                .and_then(|e| e.candidate());
             let _ = tx.unbounded_send(Input::LocalCandidate(c.and_then(|c| candidate_from_js(&c))));
         }));
         let (tx, p) = (self.tx.clone(), pc.clone());
-        ls.push(EventListener::new(&pc, "connectionstatechange", move |_| {
-            let _ = tx.unbounded_send(Input::PcState(get(&p, "connectionState").as_string().unwrap_or_default()));
-        }));
+        ls.push(EventListener::new(
+            &pc,
+            "connectionstatechange",
+            move |_| {
+                let _ = tx.unbounded_send(Input::PcState(
+                    get(&p, "connectionState").as_string().unwrap_or_default(),
+                ));
+            },
+        ));
         let (tx, p) = (self.tx.clone(), pc.clone());
-        ls.push(EventListener::new(&pc, "iceconnectionstatechange", move |_| {
-            let _ = tx.unbounded_send(Input::IceState(get(&p, "iceConnectionState").as_string().unwrap_or_default()));
-        }));
+        ls.push(EventListener::new(
+            &pc,
+            "iceconnectionstatechange",
+            move |_| {
+                let _ = tx.unbounded_send(Input::IceState(
+                    get(&p, "iceConnectionState")
+                        .as_string()
+                        .unwrap_or_default(),
+                ));
+            },
+        ));
         let (tx, p) = (self.tx.clone(), pc.clone());
         ls.push(EventListener::new(&pc, "signalingstatechange", move |_| {
-            let _ = tx.unbounded_send(Input::SignalingState(get(&p, "signalingState").as_string().unwrap_or_default()));
+            let _ = tx.unbounded_send(Input::SignalingState(
+                get(&p, "signalingState").as_string().unwrap_or_default(),
+            ));
         }));
         let tx = self.tx.clone();
         ls.push(EventListener::new(&pc, "track", move |e| {
@@ -426,13 +504,21 @@ impl Connection {
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         match &self.ws {
             Some(ws) => ws.send(m),
-            None => Err(SdkError::new(ErrorCode::NotConnected, "this connection has no signaling socket")),
+            None => Err(SdkError::new(
+                ErrorCode::NotConnected,
+                "this connection has no signaling socket",
+            )),
         }
     }
 
     /// Adds remote `tracks` to the one remote stream of this connection (made from `given`
     /// or new); the first time, hands it to `onRemoteStream` and the `remoteStream` event.
-    fn deliver_tracks(&self, ctx: &SessionCtx, tracks: &[MediaStreamTrack], given: Option<MediaStream>) -> Result<()> {
+    fn deliver_tracks(
+        &self,
+        ctx: &SessionCtx,
+        tracks: &[MediaStreamTrack],
+        given: Option<MediaStream>,
+    ) -> Result<()> {
         let (stream, is_new) = {
             let mut rs = self.remote_stream.borrow_mut();
             let is_new = rs.is_none();
@@ -458,7 +544,11 @@ impl Connection {
                 ctx.logger.error("onRemoteStream threw", &e);
             }
         }
-        let live = ctx.conn.borrow().as_ref().is_some_and(|c| std::ptr::eq(c.as_ref(), self));
+        let live = ctx
+            .conn
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| std::ptr::eq(c.as_ref(), self));
         if live {
             ctx.start_latency_reading(&stream);
         }
@@ -476,18 +566,30 @@ impl Connection {
         if self.offer_sent.replace(true) {
             return Ok(());
         }
-        let offer = await_js(pc.create_offer(), ErrorCode::SignalingError, "createOffer failed").await?;
+        let offer = await_js(
+            pc.create_offer(),
+            ErrorCode::SignalingError,
+            "createOffer failed",
+        )
+        .await?;
         let sdp_text = get(&offer, "sdp").as_string().unwrap_or_default();
         let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
         init.set_sdp(&sdp::set_vp8_bitrates(&sdp_text));
         if let Some(hook) = &ctx.customize_offer {
             // The hook may edit `offer.sdp` in place and may return a promise.
-            let r = hook.call1(&JsValue::NULL, &init).map_err(|e| from_js(ErrorCode::InvalidOptions, "customizeOffer threw", &e))?;
+            let r = hook
+                .call1(&JsValue::NULL, &init)
+                .map_err(|e| from_js(ErrorCode::InvalidOptions, "customizeOffer threw", &e))?;
             if let Ok(p) = r.dyn_into::<Promise>() {
                 await_js(p, ErrorCode::InvalidOptions, "customizeOffer rejected").await?;
             }
         }
-        await_js(pc.set_local_description(&init), ErrorCode::SignalingError, "setLocalDescription(offer) failed").await?;
+        await_js(
+            pc.set_local_description(&init),
+            ErrorCode::SignalingError,
+            "setLocalDescription(offer) failed",
+        )
+        .await?;
         let sdp_text = get(&init, "sdp").as_string().unwrap_or_default();
         self.send(&ClientMessage::Offer { sdp: sdp_text })
     }
@@ -496,7 +598,12 @@ impl Connection {
         let Some(pc) = self.pc() else { return Ok(()) };
         let init = RtcSessionDescriptionInit::new(ty);
         init.set_sdp(sdp_text);
-        await_js(pc.set_remote_description(&init), ErrorCode::SignalingError, "setRemoteDescription failed").await?;
+        await_js(
+            pc.set_remote_description(&init),
+            ErrorCode::SignalingError,
+            "setRemoteDescription failed",
+        )
+        .await?;
         self.remote_set.set(true);
         let early: Vec<_> = self.early_candidates.borrow_mut().drain(..).collect();
         for c in early {
@@ -528,13 +635,22 @@ impl Connection {
 fn prefer_vp8(pc: &RtcPeerConnection) {
     let caps = (|| {
         let receiver = Reflect::get(&js_sys::global(), &"RTCRtpReceiver".into()).ok()?;
-        let f: Function = Reflect::get(&receiver, &"getCapabilities".into()).ok()?.dyn_into().ok()?;
+        let f: Function = Reflect::get(&receiver, &"getCapabilities".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
         let caps = f.call1(&receiver, &"video".into()).ok()?;
-        Reflect::get(&caps, &"codecs".into()).ok()?.dyn_into::<Array>().ok()
+        Reflect::get(&caps, &"codecs".into())
+            .ok()?
+            .dyn_into::<Array>()
+            .ok()
     })();
     let Some(codecs) = caps else { return };
-    let (vp8, rest): (Vec<JsValue>, Vec<JsValue>) =
-        codecs.iter().partition(|c| get(c, "mimeType").as_string().is_some_and(|m| m.eq_ignore_ascii_case("video/VP8")));
+    let (vp8, rest): (Vec<JsValue>, Vec<JsValue>) = codecs.iter().partition(|c| {
+        get(c, "mimeType")
+            .as_string()
+            .is_some_and(|m| m.eq_ignore_ascii_case("video/VP8"))
+    });
     if vp8.is_empty() {
         return;
     }
@@ -542,7 +658,9 @@ fn prefer_vp8(pc: &RtcPeerConnection) {
     for t in pc.get_transceivers().iter() {
         let kind = get(&get(&get(&t, "receiver"), "track"), "kind").as_string();
         if kind.as_deref() == Some("video") {
-            if let Ok(f) = Reflect::get(&t, &"setCodecPreferences".into()).and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from)) {
+            if let Ok(f) = Reflect::get(&t, &"setCodecPreferences".into())
+                .and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from))
+            {
                 let _ = f.call1(&t, &sorted);
             }
         }
@@ -556,12 +674,21 @@ enum Ended {
 }
 
 /// Handles one input in any phase. Returns an error when the connection is over.
-async fn handle(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, input: Input, setup: bool) -> std::result::Result<Option<ServerMessage>, SdkError> {
+async fn handle(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    input: Input,
+    setup: bool,
+) -> std::result::Result<Option<ServerMessage>, SdkError> {
     match input {
         Input::Ws(WsEvent::Open) => Ok(None),
         Input::Ws(WsEvent::Closed { code, reason }) => Err(SdkError::new(
             ErrorCode::WebsocketError,
-            if reason.is_empty() { format!("the WebSocket closed (code {code})") } else { format!("the WebSocket closed (code {code}: {reason})") },
+            if reason.is_empty() {
+                format!("the WebSocket closed (code {code})")
+            } else {
+                format!("the WebSocket closed (code {code}: {reason})")
+            },
         )),
         Input::Ws(WsEvent::Message(text)) => match parse_server_message(&text) {
             Err(e) => {
@@ -585,8 +712,14 @@ async fn handle(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, input: Input, setup
                     }
                     Ok(None)
                 }
-                "failed" => Err(SdkError::new(ErrorCode::IceFailed, "the peer connection failed")),
-                "closed" => Err(SdkError::new(ErrorCode::IceFailed, "the peer connection closed")),
+                "failed" => Err(SdkError::new(
+                    ErrorCode::IceFailed,
+                    "the peer connection failed",
+                )),
+                "closed" => Err(SdkError::new(
+                    ErrorCode::IceFailed,
+                    "the peer connection closed",
+                )),
                 _ => Ok(None),
             }
         }
@@ -626,15 +759,29 @@ fn handle_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, ev: StageInput) -> 
                     }
                     Ok(())
                 }
-                StageState::Disconnected => Err(SdkError::new(ErrorCode::IvsStageError, "the IVS stage disconnected")),
-                StageState::Errored => Err(SdkError::new(ErrorCode::IvsStageError, "the IVS stage connection errored")),
+                StageState::Disconnected => Err(SdkError::new(
+                    ErrorCode::IvsStageError,
+                    "the IVS stage disconnected",
+                )),
+                StageState::Errored => Err(SdkError::new(
+                    ErrorCode::IvsStageError,
+                    "the IVS stage connection errored",
+                )),
                 StageState::Other => Ok(()),
             }
         }
-        StageInput::StreamsAdded { participant_id, streams } => {
-            let Some(stage) = conn.stage.borrow().clone() else { return Ok(()) };
+        StageInput::StreamsAdded {
+            participant_id,
+            streams,
+        } => {
+            let Some(stage) = conn.stage.borrow().clone() else {
+                return Ok(());
+            };
             let tracks = stage.add_remote(&streams);
-            ctx.diagnostic("stageStreamsAdded", serde_json::json!({"participantId": participant_id, "tracks": tracks.len()}));
+            ctx.diagnostic(
+                "stageStreamsAdded",
+                serde_json::json!({"participantId": participant_id, "tracks": tracks.len()}),
+            );
             if tracks.is_empty() {
                 return Ok(());
             }
@@ -646,41 +793,78 @@ fn handle_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, ev: StageInput) -> 
             }
             Ok(())
         }
-        StageInput::Left(reason) => Err(SdkError::new(ErrorCode::IvsStageError, format!("left the IVS stage (reason: {reason})"))),
-        StageInput::Error(e) => Err(SdkError::new(ErrorCode::IvsStageError, format!("IVS stage error: {e}"))),
+        StageInput::Left(reason) => Err(SdkError::new(
+            ErrorCode::IvsStageError,
+            format!("left the IVS stage (reason: {reason})"),
+        )),
+        StageInput::Error(e) => Err(SdkError::new(
+            ErrorCode::IvsStageError,
+            format!("IVS stage error: {e}"),
+        )),
         StageInput::JoinFailed(e) => Err(e),
     }
 }
 
-async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMessage, setup: bool) -> std::result::Result<Option<ServerMessage>, SdkError> {
+async fn handle_message(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    m: ServerMessage,
+    setup: bool,
+) -> std::result::Result<Option<ServerMessage>, SdkError> {
     match &m {
         ServerMessage::Ready => conn.send_offer(ctx).await?,
         ServerMessage::Answer { sdp } => conn.set_remote(RtcSdpType::Answer, sdp).await?,
         ServerMessage::Offer { sdp } => {
             conn.set_remote(RtcSdpType::Offer, sdp).await?;
             if let Some(pc) = conn.pc() {
-                let answer = await_js(pc.create_answer(), ErrorCode::SignalingError, "createAnswer failed").await?;
+                let answer = await_js(
+                    pc.create_answer(),
+                    ErrorCode::SignalingError,
+                    "createAnswer failed",
+                )
+                .await?;
                 let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
                 init.set_sdp(&get(&answer, "sdp").as_string().unwrap_or_default());
-                await_js(pc.set_local_description(&init), ErrorCode::SignalingError, "setLocalDescription(answer) failed").await?;
-                conn.send(&ClientMessage::Answer { sdp: get(&init, "sdp").as_string().unwrap_or_default() })?;
+                await_js(
+                    pc.set_local_description(&init),
+                    ErrorCode::SignalingError,
+                    "setLocalDescription(answer) failed",
+                )
+                .await?;
+                conn.send(&ClientMessage::Answer {
+                    sdp: get(&init, "sdp").as_string().unwrap_or_default(),
+                })?;
             }
         }
         ServerMessage::IceCandidate { candidate: Some(c) } => conn.add_remote_candidate(c).await,
         ServerMessage::IceCandidate { candidate: None } => {}
-        ServerMessage::PromptAck { prompt, success, error } => {
+        ServerMessage::PromptAck {
+            prompt,
+            success,
+            error,
+        } => {
             let tx = {
                 let mut p = ctx.pending_prompts.borrow_mut();
-                p.iter().position(|(t, _)| t == prompt).map(|i| p.remove(i).1)
+                p.iter()
+                    .position(|(t, _)| t == prompt)
+                    .map(|i| p.remove(i).1)
             };
             if let Some(tx) = tx {
-                let r = if *success { Ok(()) } else { Err(server_error(error.as_deref().unwrap_or("prompt refused"))) };
+                let r = if *success {
+                    Ok(())
+                } else {
+                    Err(server_error(error.as_deref().unwrap_or("prompt refused")))
+                };
                 let _ = tx.send(r);
             }
         }
         ServerMessage::SetImageAck { success, error } => {
             if let Some(tx) = ctx.pending_image.borrow_mut().take() {
-                let r = if *success { Ok(()) } else { Err(server_error(error.as_deref().unwrap_or("image refused"))) };
+                let r = if *success {
+                    Ok(())
+                } else {
+                    Err(server_error(error.as_deref().unwrap_or("image refused")))
+                };
                 let _ = tx.send(r);
             }
         }
@@ -697,12 +881,22 @@ async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMe
             struct Tick {
                 seconds: f64,
             }
-            ctx.events.emit_data("generationTick", &Tick { seconds: *seconds });
+            ctx.events
+                .emit_data("generationTick", &Tick { seconds: *seconds });
         }
         ServerMessage::GenerationEnded { .. } => {}
-        ServerMessage::SessionId { session_id, server_ip, server_port } => {
+        ServerMessage::SessionId {
+            session_id,
+            server_ip,
+            server_port,
+        } => {
             *ctx.session_id.borrow_mut() = Some(session_id.clone());
-            let token = SubscribeToken { sid: session_id.clone(), ip: server_ip.clone(), port: *server_port, transport: ctx.transport() };
+            let token = SubscribeToken {
+                sid: session_id.clone(),
+                ip: server_ip.clone(),
+                port: *server_port,
+                transport: ctx.transport(),
+            };
             *ctx.subscribe_token.borrow_mut() = Some(token.encode());
         }
         ServerMessage::MetricsReport(r) => {
@@ -713,6 +907,8 @@ async fn handle_message(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, m: ServerMe
         }
         // Handed back to the caller: the IVS transport waits for it.
         ServerMessage::IvsStageReady { .. } => {}
+        // TURN relay support comes with the iceServers / iceTransportPolicy options.
+        ServerMessage::TurnConfig { .. } => {}
     }
     Ok(Some(m))
 }
@@ -726,7 +922,9 @@ async fn send_and_ack(
 ) -> Result<()> {
     let (tx, mut ack) = oneshot::channel();
     match &m {
-        ClientMessage::Prompt { prompt, .. } => ctx.pending_prompts.borrow_mut().push((prompt.clone(), tx)),
+        ClientMessage::Prompt { prompt, .. } => {
+            ctx.pending_prompts.borrow_mut().push((prompt.clone(), tx))
+        }
         _ => *ctx.pending_image.borrow_mut() = Some(tx),
     }
     conn.send(&m)?;
@@ -735,17 +933,27 @@ async fn send_and_ack(
             return r;
         }
         let Some(input) = rx.next().await else {
-            return Err(SdkError::new(ErrorCode::Aborted, "the connection was closed"));
+            return Err(SdkError::new(
+                ErrorCode::Aborted,
+                "the connection was closed",
+            ));
         };
         handle(ctx, conn, input, true).await?;
     }
 }
 
 /// Waits for the next input and handles it as a setup-phase input.
-async fn next_setup(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<Option<ServerMessage>> {
+async fn next_setup(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    rx: &mut UnboundedReceiver<Input>,
+) -> Result<Option<ServerMessage>> {
     match rx.next().await {
         Some(input) => handle(ctx, conn, input, true).await,
-        None => Err(SdkError::new(ErrorCode::Aborted, "the connection was closed")),
+        None => Err(SdkError::new(
+            ErrorCode::Aborted,
+            "the connection was closed",
+        )),
     }
 }
 
@@ -762,7 +970,12 @@ async fn attempt(ctx: &Rc<SessionCtx>) -> Result<(Rc<Connection>, UnboundedRecei
                     Some(other) => {
                         handle(ctx, &conn, other, true).await?;
                     }
-                    None => return Err(SdkError::new(ErrorCode::Aborted, "the connection was closed")),
+                    None => {
+                        return Err(SdkError::new(
+                            ErrorCode::Aborted,
+                            "the connection was closed",
+                        ))
+                    }
                 }
             }
         })
@@ -785,8 +998,14 @@ async fn attempt(ctx: &Rc<SessionCtx>) -> Result<(Rc<Connection>, UnboundedRecei
 }
 
 /// The initial state, acknowledged: image (with the prompt), or prompt, or passthrough.
-async fn send_initial_state(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
-    let Role::Publisher { stream } = &ctx.role else { return Ok(()) };
+async fn send_initial_state(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    rx: &mut UnboundedReceiver<Input>,
+) -> Result<()> {
+    let Role::Publisher { stream } = &ctx.role else {
+        return Ok(());
+    };
     let t = now_ms();
     let msg = if let Some(img) = &ctx.initial.image_b64 {
         ClientMessage::SetImage {
@@ -795,25 +1014,45 @@ async fn send_initial_state(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mu
             enhance_prompt: ctx.initial.prompt.as_ref().map(|(_, e)| *e),
         }
     } else if let Some((p, e)) = &ctx.initial.prompt {
-        ClientMessage::Prompt { prompt: p.clone(), enhance_prompt: *e }
+        ClientMessage::Prompt {
+            prompt: p.clone(),
+            enhance_prompt: *e,
+        }
     } else if stream.is_some() {
-        ClientMessage::SetImage { image_data: None, prompt: Some(None), enhance_prompt: None }
+        ClientMessage::SetImage {
+            image_data: None,
+            prompt: Some(None),
+            enhance_prompt: None,
+        }
     } else {
         return Ok(());
     };
-    bounded(ACK_TIMEOUT_MS, "the initial state acknowledgement", send_and_ack(ctx, conn, rx, msg)).await?;
+    bounded(
+        ACK_TIMEOUT_MS,
+        "the initial state acknowledgement",
+        send_and_ack(ctx, conn, rx, msg),
+    )
+    .await?;
     ctx.phase("initialState", t);
     Ok(())
 }
 
 /// WebRTC: the peer connection, offer/answer and ICE, up to `connected`.
-async fn connect_peer(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
+async fn connect_peer(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    rx: &mut UnboundedReceiver<Input>,
+) -> Result<()> {
     let t = now_ms();
     conn.create_pc(ctx)?;
     bounded(MEDIA_TIMEOUT_MS, "connecting media", async {
         conn.send_offer(ctx).await?;
         loop {
-            if conn.pc().map(|pc| get(&pc, "connectionState").as_string().as_deref() == Some("connected")).unwrap_or(false) {
+            if conn
+                .pc()
+                .map(|pc| get(&pc, "connectionState").as_string().as_deref() == Some("connected"))
+                .unwrap_or(false)
+            {
                 if ctx.state.get() != State::Generating {
                     ctx.set_state(State::Connected);
                 }
@@ -829,24 +1068,57 @@ async fn connect_peer(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut Unbo
 
 /// IVS: the stage token (`ivs_stage_ready`, or the viewer token over HTTP), the SDK module,
 /// the stage joined, `ivs_joined` sent and the output's streams received.
-async fn join_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Result<()> {
+async fn join_stage(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    rx: &mut UnboundedReceiver<Input>,
+) -> Result<()> {
     let t = now_ms();
     let (token, role) = match &ctx.role {
         Role::Publisher { stream } => {
             let (token, own) = bounded(ACK_TIMEOUT_MS, "waiting for ivs_stage_ready", async {
                 loop {
-                    if let Some(ServerMessage::IvsStageReady { client_token, client_publish_participant_id, .. }) = next_setup(ctx, conn, rx).await? {
+                    if let Some(ServerMessage::IvsStageReady {
+                        client_token,
+                        client_publish_participant_id,
+                        ..
+                    }) = next_setup(ctx, conn, rx).await?
+                    {
                         return Ok((client_token, client_publish_participant_id));
                     }
                 }
             })
             .await?;
-            let tracks = stream.as_ref().map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect()).unwrap_or_default();
-            (token, StageRole::Publisher { tracks, own_participant_id: own })
+            let tracks = stream
+                .as_ref()
+                .map(|s| {
+                    s.get_tracks()
+                        .iter()
+                        .filter_map(|t| t.dyn_into().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                token,
+                StageRole::Publisher {
+                    tracks,
+                    own_participant_id: own,
+                },
+            )
         }
         Role::Viewer { token } => {
-            let vt = bounded(ACK_TIMEOUT_MS, "fetching the IVS viewer token", fetch_viewer_token(ctx, &token.sid)).await?;
-            (vt.subscribe_token, StageRole::Viewer { server_participant_id: vt.server_publish_participant_id })
+            let vt = bounded(
+                ACK_TIMEOUT_MS,
+                "fetching the IVS viewer token",
+                fetch_viewer_token(ctx, &token.sid),
+            )
+            .await?;
+            (
+                vt.subscribe_token,
+                StageRole::Viewer {
+                    server_participant_id: vt.server_publish_participant_id,
+                },
+            )
         }
     };
     ctx.phase("stageToken", t);
@@ -857,7 +1129,15 @@ async fn join_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut Unboun
     ctx.phase("ivsSdk", t);
 
     let t = now_ms();
-    let (stage, joined) = StageConn::create(&module, &names, &token, role, ctx.options.jitter_buffer_min_delay, conn.tx.clone(), Input::Stage)?;
+    let (stage, joined) = StageConn::create(
+        &module,
+        &names,
+        &token,
+        role,
+        ctx.options.jitter_buffer_min_delay,
+        conn.tx.clone(),
+        Input::Stage,
+    )?;
     *conn.stage.borrow_mut() = Some(stage);
     let tx = conn.tx.clone();
     spawn_local(async move {
@@ -865,14 +1145,18 @@ async fn join_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut Unboun
             let _ = tx.unbounded_send(Input::Stage(StageInput::JoinFailed(ivs::join_error(&e))));
         }
     });
-    bounded(MEDIA_TIMEOUT_MS, "joining the IVS stage and receiving the output", async {
-        loop {
-            if conn.stage_connected.get() && conn.remote_stream.borrow().is_some() {
-                return Ok(());
+    bounded(
+        MEDIA_TIMEOUT_MS,
+        "joining the IVS stage and receiving the output",
+        async {
+            loop {
+                if conn.stage_connected.get() && conn.remote_stream.borrow().is_some() {
+                    return Ok(());
+                }
+                next_setup(ctx, conn, rx).await?;
             }
-            next_setup(ctx, conn, rx).await?;
-        }
-    })
+        },
+    )
     .await?;
     ctx.phase("stage", t);
     Ok(())
@@ -880,29 +1164,69 @@ async fn join_stage(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut Unboun
 
 /// `GET /v1/subscribe-ivs/{sid}` with the `x-api-key` header.
 async fn fetch_viewer_token(ctx: &SessionCtx, sid: &str) -> Result<IvsViewerToken> {
-    let window = web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window"))?;
-    let headers = web_sys::Headers::new().map_err(|e| from_js(ErrorCode::Internal, "Headers failed", &e))?;
-    headers.set("x-api-key", &ctx.client.api_key).map_err(|e| from_js(ErrorCode::InvalidOptions, "the API key is not a valid header value", &e))?;
+    let window =
+        web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window"))?;
+    let headers =
+        web_sys::Headers::new().map_err(|e| from_js(ErrorCode::Internal, "Headers failed", &e))?;
+    headers.set("x-api-key", &ctx.client.api_key).map_err(|e| {
+        from_js(
+            ErrorCode::InvalidOptions,
+            "the API key is not a valid header value",
+            &e,
+        )
+    })?;
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     let url = urls::ivs_viewer_token_url(&ctx.client.base_url, sid);
-    let resp = await_js(window.fetch_with_str_and_init(&url, &init), ErrorCode::NetworkError, "fetching the IVS viewer token failed").await?;
+    let resp = await_js(
+        window.fetch_with_str_and_init(&url, &init),
+        ErrorCode::NetworkError,
+        "fetching the IVS viewer token failed",
+    )
+    .await?;
     let resp: web_sys::Response = resp.unchecked_into();
     let status = resp.status();
-    let body = await_js(resp.text().map_err(|e| from_js(ErrorCode::NetworkError, "reading the viewer token failed", &e))?, ErrorCode::NetworkError, "reading the viewer token failed")
-        .await?
-        .as_string()
-        .unwrap_or_default();
+    let body = await_js(
+        resp.text().map_err(|e| {
+            from_js(
+                ErrorCode::NetworkError,
+                "reading the viewer token failed",
+                &e,
+            )
+        })?,
+        ErrorCode::NetworkError,
+        "reading the viewer token failed",
+    )
+    .await?
+    .as_string()
+    .unwrap_or_default();
     if !(200..300).contains(&status) {
-        let detail = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_string)));
-        let text = format!("the IVS viewer token request answered HTTP {status}{}", detail.map(|d| format!(": {d}")).unwrap_or_default());
-        return Err(if status == 401 || status == 403 { SdkError::new(ErrorCode::Unauthorized, text) } else { SdkError::new(ErrorCode::ServerError, text) });
+        let detail = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str().map(str::to_string)));
+        let text = format!(
+            "the IVS viewer token request answered HTTP {status}{}",
+            detail.map(|d| format!(": {d}")).unwrap_or_default()
+        );
+        return Err(if status == 401 || status == 403 {
+            SdkError::new(ErrorCode::Unauthorized, text)
+        } else {
+            SdkError::new(ErrorCode::ServerError, text)
+        });
     }
-    serde_json::from_str(&body).map_err(|e| SdkError::new(ErrorCode::ProtocolError, format!("the IVS viewer token answer is not valid: {e}")))
+    serde_json::from_str(&body).map_err(|e| {
+        SdkError::new(
+            ErrorCode::ProtocolError,
+            format!("the IVS viewer token answer is not valid: {e}"),
+        )
+    })
 }
 
 /// Connects with the retry policy: permanent errors and the last failure reject.
-pub async fn connect_with_retries(ctx: &Rc<SessionCtx>, reconnecting: bool) -> Result<(Rc<Connection>, UnboundedReceiver<Input>)> {
+pub async fn connect_with_retries(
+    ctx: &Rc<SessionCtx>,
+    reconnecting: bool,
+) -> Result<(Rc<Connection>, UnboundedReceiver<Input>)> {
     let policy = ctx.policy();
     let mut retry = 0u32;
     loop {
@@ -910,23 +1234,41 @@ pub async fn connect_with_retries(ctx: &Rc<SessionCtx>, reconnecting: bool) -> R
             return Err(SdkError::new(ErrorCode::Aborted, "disconnect() was called"));
         }
         if reconnecting {
-            ctx.diagnostic("reconnect", serde_json::json!({"attempt": retry + 1, "maxAttempts": policy.retries + 1}));
+            ctx.diagnostic(
+                "reconnect",
+                serde_json::json!({"attempt": retry + 1, "maxAttempts": policy.retries + 1}),
+            );
         }
         let r = {
             let a = Box::pin(attempt(ctx));
             match select(a, ctx.cancel.cancelled()).await {
                 Either::Left((r, _)) => r,
-                Either::Right(_) => Err(SdkError::new(ErrorCode::Aborted, "the connect was abandoned (disconnect() or the abort signal)")),
+                Either::Right(_) => Err(SdkError::new(
+                    ErrorCode::Aborted,
+                    "the connect was abandoned (disconnect() or the abort signal)",
+                )),
             }
         };
         match r {
             Ok(c) => {
-                ctx.logger.info(&format!("connected ({} transport, attempt {})", ctx.transport().as_str(), retry + 1));
+                ctx.logger.info(&format!(
+                    "connected ({} transport, attempt {})",
+                    ctx.transport().as_str(),
+                    retry + 1
+                ));
                 return Ok(c);
             }
             Err(e) => {
-                ctx.logger.debug(&format!("connect attempt {} failed: {} {}", retry + 1, e.code.as_str(), e.message));
-                let permanent = e.code == ErrorCode::Unauthorized || e.code == ErrorCode::Aborted || e.code == ErrorCode::InvalidOptions || is_permanent(&e.message);
+                ctx.logger.debug(&format!(
+                    "connect attempt {} failed: {} {}",
+                    retry + 1,
+                    e.code.as_str(),
+                    e.message
+                ));
+                let permanent = e.code == ErrorCode::Unauthorized
+                    || e.code == ErrorCode::Aborted
+                    || e.code == ErrorCode::InvalidOptions
+                    || is_permanent(&e.message);
                 retry += 1;
                 let delay = policy.delay_before_retry(retry);
                 match delay {
@@ -946,12 +1288,21 @@ pub async fn connect_with_retries(ctx: &Rc<SessionCtx>, reconnecting: bool) -> R
 }
 
 /// Runs a live connection until it ends.
-async fn run(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>, rx: &mut UnboundedReceiver<Input>) -> Ended {
+async fn run(
+    ctx: &Rc<SessionCtx>,
+    conn: &Rc<Connection>,
+    rx: &mut UnboundedReceiver<Input>,
+) -> Ended {
     loop {
         let next = Box::pin(rx.next());
         let input = match select(next, ctx.cancel.cancelled()).await {
             Either::Left((Some(i), _)) => i,
-            Either::Left((None, _)) => return Ended::Lost(SdkError::new(ErrorCode::WebsocketError, "the connection closed")),
+            Either::Left((None, _)) => {
+                return Ended::Lost(SdkError::new(
+                    ErrorCode::WebsocketError,
+                    "the connection closed",
+                ))
+            }
             Either::Right(_) => return Ended::Cancelled,
         };
         if let Err(e) = handle(ctx, conn, input, false).await {
@@ -989,7 +1340,11 @@ pub async fn supervise(ctx: Rc<SessionCtx>, first: (Rc<Connection>, UnboundedRec
             ctx.set_state(State::Disconnected);
             return;
         }
-        ctx.logger.warn(&format!("connection lost ({}): {}; reconnecting", lost.code.as_str(), lost.message));
+        ctx.logger.warn(&format!(
+            "connection lost ({}): {}; reconnecting",
+            lost.code.as_str(),
+            lost.message
+        ));
         ctx.set_state(State::Reconnecting);
         match connect_with_retries(&ctx, true).await {
             Ok((c, r)) => {
@@ -1022,7 +1377,11 @@ fn report_entries(report: &JsValue) -> Vec<StatsEntry> {
     let values: Vec<serde_json::Value> = js_sys::try_iter(report)
         .ok()
         .flatten()
-        .map(|it| it.filter_map(|entry| entry.ok()).filter_map(|entry| serde_wasm_bindgen::from_value(Array::from(&entry).get(1)).ok()).collect())
+        .map(|it| {
+            it.filter_map(|entry| entry.ok())
+                .filter_map(|entry| serde_wasm_bindgen::from_value(Array::from(&entry).get(1)).ok())
+                .collect()
+        })
         .unwrap_or_default();
     entries_from_json(&serde_json::Value::Array(values))
 }
@@ -1037,7 +1396,10 @@ impl StatsSource {
     /// One report: `getStats()`, or every stage stream's `requestRTCStats()` merged.
     async fn collect(&self) -> Option<Vec<StatsEntry>> {
         match self {
-            StatsSource::Pc(pc) => JsFuture::from(pc.get_stats()).await.ok().map(|r| report_entries(&r)),
+            StatsSource::Pc(pc) => JsFuture::from(pc.get_stats())
+                .await
+                .ok()
+                .map(|r| report_entries(&r)),
             StatsSource::Stage(stage) => {
                 let requests = stage.upgrade()?.stats_requests();
                 let mut reports = Vec::with_capacity(requests.len());
@@ -1069,7 +1431,9 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
         let mut stall = StallDetector::new();
         let mut last_pair: Option<String> = None;
         while sleep_unless(&cancel, interval).await {
-            let Some(entries) = source.collect().await else { continue };
+            let Some(entries) = source.collect().await else {
+                continue;
+            };
             if cancel.is_cancelled() || ctx.cancel.is_cancelled() {
                 return;
             }
@@ -1084,7 +1448,10 @@ fn spawn_stats(ctx: &Rc<SessionCtx>, conn: &Rc<Connection>) {
                 format!("{}|{}|{}", p.id, end(&p.local), end(&p.remote))
             });
             if pair.is_some() && pair != last_pair {
-                ctx.diagnostic("selectedCandidatePair", &snap.connection.selected_candidate_pair);
+                ctx.diagnostic(
+                    "selectedCandidatePair",
+                    &snap.connection.selected_candidate_pair,
+                );
                 last_pair = pair;
             }
             if let Some(t) = &ctx.telemetry {

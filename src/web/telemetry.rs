@@ -24,8 +24,23 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    pub fn new(opts: TelemetryOptions, api_key: &str, model: &str, integration: Option<String>, transport: &'static str, logger: Logger) -> Telemetry {
-        Telemetry { opts, api_key: api_key.to_string(), model: model.to_string(), integration, transport, buffer: RefCell::default(), logger }
+    pub fn new(
+        opts: TelemetryOptions,
+        api_key: &str,
+        model: &str,
+        integration: Option<String>,
+        transport: &'static str,
+        logger: Logger,
+    ) -> Telemetry {
+        Telemetry {
+            opts,
+            api_key: api_key.to_string(),
+            model: model.to_string(),
+            integration,
+            transport,
+            buffer: RefCell::default(),
+            logger,
+        }
     }
 
     /// The flush interval, ms.
@@ -59,7 +74,10 @@ impl Telemetry {
 
     /// Sends everything buffered, one request per batch.
     pub async fn flush(&self, session_id: &str) {
-        let bodies = self.buffer.borrow_mut().take_bodies(&self.tags(session_id), js_sys::Date::now());
+        let bodies = self
+            .buffer
+            .borrow_mut()
+            .take_bodies(&self.tags(session_id), js_sys::Date::now());
         for body in bodies {
             if let Err(e) = self.post(&body, false).await {
                 self.logger.debug(&format!("telemetry dropped: {e}"));
@@ -69,7 +87,13 @@ impl Telemetry {
 
     /// The last flush on disconnect: one `keepalive` request that may outlive the page.
     pub fn flush_final(&self, session_id: &str) {
-        let Some(body) = self.buffer.borrow_mut().take_final_body(&self.tags(session_id), js_sys::Date::now(), KEEPALIVE_MAX_BYTES) else { return };
+        let Some(body) = self.buffer.borrow_mut().take_final_body(
+            &self.tags(session_id),
+            js_sys::Date::now(),
+            KEEPALIVE_MAX_BYTES,
+        ) else {
+            return;
+        };
         if let Ok(p) = self.request(&body, true) {
             // Awaited only so that a rejection is handled, not reported as unhandled.
             wasm_bindgen_futures::spawn_local(async move {
@@ -81,8 +105,12 @@ impl Telemetry {
     fn request(&self, body: &str, keepalive: bool) -> Result<js_sys::Promise, String> {
         let window = web_sys::window().ok_or("no window")?;
         let headers = web_sys::Headers::new().map_err(|_| "Headers failed")?;
-        headers.set("content-type", "application/json").map_err(|_| "header refused")?;
-        headers.set("x-api-key", &self.api_key).map_err(|_| "the API key is not a valid header value")?;
+        headers
+            .set("content-type", "application/json")
+            .map_err(|_| "header refused")?;
+        headers
+            .set("x-api-key", &self.api_key)
+            .map_err(|_| "the API key is not a valid header value")?;
         let init = web_sys::RequestInit::new();
         init.set_method("POST");
         init.set_headers(&headers);
@@ -95,7 +123,9 @@ impl Telemetry {
 
     async fn post(&self, body: &str, keepalive: bool) -> Result<(), String> {
         let p = self.request(body, keepalive)?;
-        let resp = JsFuture::from(p).await.map_err(|_| "network error".to_string())?;
+        let resp = JsFuture::from(p)
+            .await
+            .map_err(|_| "network error".to_string())?;
         let resp: web_sys::Response = resp.unchecked_into();
         if resp.ok() {
             Ok(())

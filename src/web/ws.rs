@@ -33,33 +33,57 @@ pub struct Ws {
 
 impl Ws {
     /// Opens `url`, forwarding events through `map` into `tx`.
-    pub fn open<I: 'static>(url: &str, tx: UnboundedSender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
-        let socket = WebSocket::new(url).map_err(|e| from_js(ErrorCode::WebsocketError, "could not open the WebSocket", &e))?;
+    pub fn open<I: 'static>(
+        url: &str,
+        tx: UnboundedSender<I>,
+        map: fn(WsEvent) -> I,
+    ) -> Result<Ws> {
+        let socket = WebSocket::new(url).map_err(|e| {
+            from_js(
+                ErrorCode::WebsocketError,
+                "could not open the WebSocket",
+                &e,
+            )
+        })?;
         let t = tx.clone();
         let open = EventListener::new(&socket, "open", move |_| {
             let _ = t.unbounded_send(map(WsEvent::Open));
         });
         let t = tx.clone();
         let message = EventListener::new(&socket, "message", move |e| {
-            if let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+            if let Some(text) = e
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
                 let _ = t.unbounded_send(map(WsEvent::Message(text)));
             }
         });
         let t = tx;
         let close = EventListener::new(&socket, "close", move |e| {
-            let (code, reason) = e.dyn_ref::<CloseEvent>().map(|c| (c.code(), c.reason())).unwrap_or((1006, String::new()));
+            let (code, reason) = e
+                .dyn_ref::<CloseEvent>()
+                .map(|c| (c.code(), c.reason()))
+                .unwrap_or((1006, String::new()));
             let _ = t.unbounded_send(map(WsEvent::Closed { code, reason }));
         });
         // An `error` event is always followed by `close`, which carries the information.
-        Ok(Ws { socket, _listeners: vec![open, message, close] })
+        Ok(Ws {
+            socket,
+            _listeners: vec![open, message, close],
+        })
     }
 
     /// Sends one message.
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         if self.socket.ready_state() != WebSocket::OPEN {
-            return Err(SdkError::new(ErrorCode::WebsocketError, "the WebSocket is not open"));
+            return Err(SdkError::new(
+                ErrorCode::WebsocketError,
+                "the WebSocket is not open",
+            ));
         }
-        self.socket.send_with_str(&to_text(m)).map_err(|e| from_js(ErrorCode::WebsocketError, "WebSocket send failed", &e))
+        self.socket
+            .send_with_str(&to_text(m))
+            .map_err(|e| from_js(ErrorCode::WebsocketError, "WebSocket send failed", &e))
     }
 }
 

@@ -12,7 +12,9 @@ use web_sys::{HtmlVideoElement, MediaStream};
 
 /// The reference server the test command started.
 pub fn base_url() -> String {
-    option_env!("REALTIME_TEST_SERVER").unwrap_or("ws://127.0.0.1:8787").to_string()
+    option_env!("REALTIME_TEST_SERVER")
+        .unwrap_or("ws://127.0.0.1:8787")
+        .to_string()
 }
 
 pub fn obj(json: &str) -> JsValue {
@@ -28,8 +30,11 @@ pub fn get(o: &JsValue, k: &str) -> JsValue {
 }
 
 pub fn call(o: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
-    let f: Function = get(o, method).dyn_into().unwrap_or_else(|_| panic!("no method {method}"));
-    f.apply(o, &args.iter().collect::<Array>()).unwrap_or_else(|e| panic!("{method} threw {e:?}"))
+    let f: Function = get(o, method)
+        .dyn_into()
+        .unwrap_or_else(|_| panic!("no method {method}"));
+    f.apply(o, &args.iter().collect::<Array>())
+        .unwrap_or_else(|e| panic!("{method} threw {e:?}"))
 }
 
 pub async fn await_promise(p: JsValue) -> Result<JsValue, JsValue> {
@@ -46,16 +51,26 @@ pub fn now() -> f64 {
 
 /// Chromium's synthetic camera (and microphone).
 pub async fn fake_camera(audio: bool) -> MediaStream {
-    let md = web_sys::window().unwrap().navigator().media_devices().unwrap();
+    let md = web_sys::window()
+        .unwrap()
+        .navigator()
+        .media_devices()
+        .unwrap();
     let c = web_sys::MediaStreamConstraints::new();
     c.set_video(&true.into());
     c.set_audio(&audio.into());
-    JsFuture::from(md.get_user_media_with_constraints(&c).unwrap()).await.unwrap().dyn_into().unwrap()
+    JsFuture::from(md.get_user_media_with_constraints(&c).unwrap())
+        .await
+        .unwrap()
+        .dyn_into()
+        .unwrap()
 }
 
 /// The error code of a rejected promise / thrown error.
 pub fn code(e: &JsValue) -> String {
-    get(e, "code").as_string().unwrap_or_else(|| format!("<no code: {e:?}>"))
+    get(e, "code")
+        .as_string()
+        .unwrap_or_else(|| format!("<no code: {e:?}>"))
 }
 
 pub fn message(e: &JsValue) -> String {
@@ -73,7 +88,9 @@ impl Recorder {
             .map(|n| {
                 let log = self.0.clone();
                 let name = n.to_string();
-                let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| log.borrow_mut().push((name.clone(), v)));
+                let cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+                    log.borrow_mut().push((name.clone(), v))
+                });
                 call(client, "on", &[JsValue::from_str(n), cb.as_ref().clone()]);
                 cb
             })
@@ -81,15 +98,26 @@ impl Recorder {
     }
 
     pub fn of(&self, name: &str) -> Vec<JsValue> {
-        self.0.borrow().iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect()
+        self.0
+            .borrow()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn states(&self) -> Vec<String> {
-        self.of("connectionChange").iter().filter_map(|v| v.as_string()).collect()
+        self.of("connectionChange")
+            .iter()
+            .filter_map(|v| v.as_string())
+            .collect()
     }
 
     pub fn diagnostics(&self, kind: &str) -> Vec<JsValue> {
-        self.of("diagnostic").into_iter().filter(|d| get(d, "kind").as_string().as_deref() == Some(kind)).collect()
+        self.of("diagnostic")
+            .into_iter()
+            .filter(|d| get(d, "kind").as_string().as_deref() == Some(kind))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -101,11 +129,23 @@ impl Recorder {
 /// (`connected` or `generating`) within `back_ms` after that, and reported `reconnect`
 /// diagnostics.
 pub async fn assert_reconnects(events: &Recorder, drop_ms: u32, back_ms: u32) {
-    assert!(wait_until(drop_ms, || events.states().iter().any(|x| x == "reconnecting")).await, "{:?}", events.states());
+    assert!(
+        wait_until(drop_ms, || events
+            .states()
+            .iter()
+            .any(|x| x == "reconnecting"))
+        .await,
+        "{:?}",
+        events.states()
+    );
     let back = wait_until(back_ms, || {
         let st = events.states();
         let i = st.iter().position(|x| x == "reconnecting");
-        i.is_some_and(|i| st[i..].iter().any(|x| x == "connected" || x == "generating"))
+        i.is_some_and(|i| {
+            st[i..]
+                .iter()
+                .any(|x| x == "connected" || x == "generating")
+        })
     })
     .await;
     assert!(back, "{:?}", events.states());
@@ -159,7 +199,9 @@ pub fn factory(api_key: &str) -> JsValue {
     let o = Object::new();
     set(&o, "baseUrl", base_url());
     set(&o, "apiKey", api_key);
-    realtime_video_sdk::web_api::create_realtime_client(o.into()).map(JsValue::from).expect("factory")
+    realtime_video_sdk::web_api::create_realtime_client(o.into())
+        .map(JsValue::from)
+        .expect("factory")
 }
 
 /// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the
@@ -200,17 +242,33 @@ impl Tracker {
     }
     /// Peer connections created after `mark` that are not closed.
     pub fn open_peer_connections(&self, mark: usize) -> usize {
-        self.0.borrow()[mark..].iter().filter(|o| get(o, "connectionState").as_string().is_some_and(|s| s != "closed")).count()
+        self.0.borrow()[mark..]
+            .iter()
+            .filter(|o| {
+                get(o, "connectionState")
+                    .as_string()
+                    .is_some_and(|s| s != "closed")
+            })
+            .count()
     }
     /// WebSockets created after `mark` that are connecting or open.
     pub fn open_sockets(&self, mark: usize) -> usize {
-        self.0.borrow()[mark..].iter().filter(|o| get(o, "readyState").as_f64().is_some_and(|s| s < 2.0)).count()
+        self.0.borrow()[mark..]
+            .iter()
+            .filter(|o| get(o, "readyState").as_f64().is_some_and(|s| s < 2.0))
+            .count()
     }
     /// Peer connections / sockets created after `mark`.
     pub fn created(&self, mark: usize, kind: &str) -> usize {
         self.0.borrow()[mark..]
             .iter()
-            .filter(|o| if kind == "pc" { get(o, "connectionState").is_string() } else { get(o, "readyState").as_f64().is_some() })
+            .filter(|o| {
+                if kind == "pc" {
+                    get(o, "connectionState").is_string()
+                } else {
+                    get(o, "readyState").as_f64().is_some()
+                }
+            })
             .count()
     }
 }

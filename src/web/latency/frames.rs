@@ -41,19 +41,30 @@ pub struct FrameTicks {
 impl FrameTicks {
     /// Ticks for `video`, with `requestVideoFrameCallback` when available.
     pub fn new(video: &HtmlVideoElement) -> Self {
-        let source = if js::has_method(video, "requestVideoFrameCallback") { TickSource::VideoFrame } else { TickSource::AnimationFrame };
+        let source = if js::has_method(video, "requestVideoFrameCallback") {
+            TickSource::VideoFrame
+        } else {
+            TickSource::AnimationFrame
+        };
         Self::with_source(video, source)
     }
 
     /// Ticks for `video` from the given source (`AnimationFrame` can be forced for tests).
     pub fn with_source(video: &HtmlVideoElement, source: TickSource) -> Self {
         let (tx, rx) = mpsc::unbounded();
-        let callback = Closure::<dyn FnMut(f64, JsValue)>::new(move |now: f64, metadata: JsValue| {
-            // The receiver lives as long as the closure's owner; a failed send means it is
-            // being dropped, and the tick is not needed.
-            let _ = tx.unbounded_send(Tick { now, metadata });
-        });
-        FrameTicks { video: video.clone(), source, callback, rx, handle: Cell::new(None) }
+        let callback =
+            Closure::<dyn FnMut(f64, JsValue)>::new(move |now: f64, metadata: JsValue| {
+                // The receiver lives as long as the closure's owner; a failed send means it is
+                // being dropped, and the tick is not needed.
+                let _ = tx.unbounded_send(Tick { now, metadata });
+            });
+        FrameTicks {
+            video: video.clone(),
+            source,
+            callback,
+            rx,
+            handle: Cell::new(None),
+        }
     }
 
     /// The source in use.
@@ -85,7 +96,11 @@ impl FrameTicks {
         }
         let f: &js_sys::Function = self.callback.as_ref().unchecked_ref();
         let handle = match self.source {
-            TickSource::VideoFrame => self.video.unchecked_ref::<js::VideoWithCallbacks>().request_video_frame_callback(f).ok()?,
+            TickSource::VideoFrame => self
+                .video
+                .unchecked_ref::<js::VideoWithCallbacks>()
+                .request_video_frame_callback(f)
+                .ok()?,
             TickSource::AnimationFrame => {
                 let id = web_sys::window()?.request_animation_frame(f).ok()?;
                 u32::try_from(id).ok()?
@@ -101,7 +116,10 @@ impl Drop for FrameTicks {
         if let Some(h) = self.handle.take() {
             match self.source {
                 TickSource::VideoFrame => {
-                    let _ = self.video.unchecked_ref::<js::VideoWithCallbacks>().cancel_video_frame_callback(h);
+                    let _ = self
+                        .video
+                        .unchecked_ref::<js::VideoWithCallbacks>()
+                        .cancel_video_frame_callback(h);
                 }
                 TickSource::AnimationFrame => {
                     if let (Some(w), Ok(id)) = (web_sys::window(), i32::try_from(h)) {

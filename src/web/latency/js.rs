@@ -101,24 +101,39 @@ extern "C" {
     pub fn allocation_size(this: &VideoFrame, options: &JsValue) -> Result<u32, JsValue>;
     /// `frame.copyTo(destination, options)`: resolves to the plane layouts.
     #[wasm_bindgen(method, catch, js_name = copyTo)]
-    pub fn copy_to(this: &VideoFrame, destination: &js_sys::Uint8Array, options: &JsValue) -> Result<Promise, JsValue>;
+    pub fn copy_to(
+        this: &VideoFrame,
+        destination: &js_sys::Uint8Array,
+        options: &JsValue,
+    ) -> Result<Promise, JsValue>;
 
     /// An `HTMLVideoElement` seen with its frame-callback methods (cast with `unchecked_ref`).
     #[wasm_bindgen(extends = HtmlVideoElement)]
     pub type VideoWithCallbacks;
     /// `video.requestVideoFrameCallback(cb)`.
     #[wasm_bindgen(method, catch, js_name = requestVideoFrameCallback)]
-    pub fn request_video_frame_callback(this: &VideoWithCallbacks, cb: &Function) -> Result<u32, JsValue>;
+    pub fn request_video_frame_callback(
+        this: &VideoWithCallbacks,
+        cb: &Function,
+    ) -> Result<u32, JsValue>;
     /// `video.cancelVideoFrameCallback(handle)`.
     #[wasm_bindgen(method, catch, js_name = cancelVideoFrameCallback)]
-    pub fn cancel_video_frame_callback(this: &VideoWithCallbacks, handle: u32) -> Result<(), JsValue>;
+    pub fn cancel_video_frame_callback(
+        this: &VideoWithCallbacks,
+        handle: u32,
+    ) -> Result<(), JsValue>;
 
     /// A 2D context seen with `drawImage` of any image source (cast with `unchecked_ref`).
     #[wasm_bindgen(extends = CanvasRenderingContext2d)]
     pub type AnyImageContext;
     /// `ctx.drawImage(image, dx, dy)` for any image source (a `VideoFrame` here).
     #[wasm_bindgen(method, catch, js_name = drawImage)]
-    pub fn draw_image_any(this: &AnyImageContext, image: &JsValue, dx: f64, dy: f64) -> Result<(), JsValue>;
+    pub fn draw_image_any(
+        this: &AnyImageContext,
+        image: &JsValue,
+        dx: f64,
+        dy: f64,
+    ) -> Result<(), JsValue>;
 
     /// A `CanvasCaptureMediaStreamTrack` (from `canvas.captureStream(0)`).
     #[wasm_bindgen(extends = MediaStreamTrack)]
@@ -135,7 +150,9 @@ pub fn has_global(name: &str) -> bool {
 
 /// Whether `target` has a callable member `name` (own or inherited).
 pub fn has_method(target: &JsValue, name: &str) -> bool {
-    Reflect::get(target, &JsValue::from_str(name)).map(|f| f.is_function()).unwrap_or(false)
+    Reflect::get(target, &JsValue::from_str(name))
+        .map(|f| f.is_function())
+        .unwrap_or(false)
 }
 
 /// A plain object `{k: v, ...}`.
@@ -149,12 +166,18 @@ pub fn object(entries: &[(&str, JsValue)]) -> JsValue {
 
 /// A number field of a JS object, when present and finite.
 pub fn number(o: &JsValue, key: &str) -> Option<f64> {
-    Reflect::get(o, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64()).filter(|v| v.is_finite())
+    Reflect::get(o, &JsValue::from_str(key))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .filter(|v| v.is_finite())
 }
 
 /// `performance.now()`, ms (0 where there is no `performance`).
 pub fn perf_now() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }
 
 /// Awaits a promise whose outcome nobody needs (a `cancel()` or `abort()`), so that a

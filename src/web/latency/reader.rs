@@ -52,7 +52,13 @@ pub struct FrameInfo {
 impl FrameInfo {
     fn from_tick(tick: &Tick) -> Self {
         let m = &tick.metadata;
-        let n = |k: &str| if m.is_object() { js::number(m, k) } else { None };
+        let n = |k: &str| {
+            if m.is_object() {
+                js::number(m, k)
+            } else {
+                None
+            }
+        };
         FrameInfo {
             callback_time: tick.now,
             presented_frames: n("presentedFrames"),
@@ -106,18 +112,26 @@ struct StripCanvas {
 impl StripCanvas {
     fn new(doc: &web_sys::Document) -> Result<Self> {
         let fail = |m: &str, e: &JsValue| from_js(ErrorCode::MediaError, m, e);
-        let canvas: HtmlCanvasElement = doc.create_element("canvas").map_err(|e| fail("could not create the marker canvas", &e))?.unchecked_into();
+        let canvas: HtmlCanvasElement = doc
+            .create_element("canvas")
+            .map_err(|e| fail("could not create the marker canvas", &e))?
+            .unchecked_into();
         canvas.set_width(MARKER_WIDTH as u32);
         canvas.set_height(MARKER_HEIGHT as u32);
         let opts = js::object(&[("willReadFrequently", true.into()), ("alpha", false.into())]);
         let ctx: CanvasRenderingContext2d = canvas
             .get_context_with_context_options("2d", &opts)
             .map_err(|e| fail("no 2D context for the marker canvas", &e))?
-            .ok_or_else(|| SdkError::new(ErrorCode::MediaError, "no 2D context for the marker canvas"))?
+            .ok_or_else(|| {
+                SdkError::new(ErrorCode::MediaError, "no 2D context for the marker canvas")
+            })?
             .unchecked_into();
         // 1:1 copy of the strip: no filtering across the bit boundaries.
         ctx.set_image_smoothing_enabled(false);
-        Ok(StripCanvas { _canvas: canvas, ctx })
+        Ok(StripCanvas {
+            _canvas: canvas,
+            ctx,
+        })
     }
 
     /// Draws the bottom-left strip of the current frame of `video` and decodes it; `None`
@@ -129,7 +143,17 @@ impl StripCanvas {
         }
         let (mw, mh) = (MARKER_WIDTH as f64, MARKER_HEIGHT as f64);
         self.ctx
-            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(video, 0.0, f64::from(h) - mh, mw, mh, 0.0, 0.0, mw, mh)
+            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                video,
+                0.0,
+                f64::from(h) - mh,
+                mw,
+                mh,
+                0.0,
+                0.0,
+                mw,
+                mh,
+            )
             .ok()?;
         let data = self.ctx.get_image_data(0.0, 0.0, mw, mh).ok()?.data();
         Some(read_strip(&data))
@@ -164,20 +188,35 @@ impl StripReader {
 
 /// Copies the strip of the element's current frame into `buf` (RGBA). `Ok(None)`: no frame
 /// or one too small to hold a strip; `Err`: the frame path does not work here.
-async fn read_frame_strip(video: &HtmlVideoElement, buf: &js_sys::Uint8Array) -> std::result::Result<Option<()>, JsValue> {
+async fn read_frame_strip(
+    video: &HtmlVideoElement,
+    buf: &js_sys::Uint8Array,
+) -> std::result::Result<Option<()>, JsValue> {
     if video.video_width() == 0 {
         return Ok(None);
     }
     let frame = VideoFrame::new(video, &JsValue::UNDEFINED)?;
     let result = async {
         let vr = frame.visible_rect();
-        let (x, y, w, h) = (js::number(&vr, "x"), js::number(&vr, "y"), js::number(&vr, "width"), js::number(&vr, "height"));
-        let (Some(x), Some(y), Some(w), Some(h)) = (x, y, w, h) else { return Err(JsValue::from_str("no visible rect")) };
+        let (x, y, w, h) = (
+            js::number(&vr, "x"),
+            js::number(&vr, "y"),
+            js::number(&vr, "width"),
+            js::number(&vr, "height"),
+        );
+        let (Some(x), Some(y), Some(w), Some(h)) = (x, y, w, h) else {
+            return Err(JsValue::from_str("no visible rect"));
+        };
         let (mw, mh) = (MARKER_WIDTH as f64, MARKER_HEIGHT as f64);
         if w < mw || h < mh {
             return Ok(None);
         }
-        let rect = js::object(&[("x", x.into()), ("y", (y + h - mh).into()), ("width", mw.into()), ("height", mh.into())]);
+        let rect = js::object(&[
+            ("x", x.into()),
+            ("y", (y + h - mh).into()),
+            ("width", mw.into()),
+            ("height", mh.into()),
+        ]);
         let opts = js::object(&[("rect", rect), ("format", "RGBA".into())]);
         JsFuture::from(frame.copy_to(buf, &opts)?).await?;
         Ok(Some(()))
@@ -200,25 +239,41 @@ pub struct ProbeReader {
 
 impl ProbeReader {
     /// Reads the frames `video` presents.
-    pub fn start(video: &HtmlVideoElement, tracker: Rc<RefCell<LatencyTracker>>, sink: ReadSink) -> Result<ProbeReader> {
+    pub fn start(
+        video: &HtmlVideoElement,
+        tracker: Rc<RefCell<LatencyTracker>>,
+        sink: ReadSink,
+    ) -> Result<ProbeReader> {
         Self::start_inner(video, None, tracker, sink)
     }
 
     /// Plays `stream` in a hidden, muted, autoplaying `<video>` and reads it; the element is
     /// removed on stop.
-    pub fn for_stream(stream: &MediaStream, tracker: Rc<RefCell<LatencyTracker>>, sink: ReadSink) -> Result<ProbeReader> {
+    pub fn for_stream(
+        stream: &MediaStream,
+        tracker: Rc<RefCell<LatencyTracker>>,
+        sink: ReadSink,
+    ) -> Result<ProbeReader> {
         let video = hidden_video(stream)?;
         Self::start_inner(&video.clone(), Some(video), tracker, sink)
     }
 
-    fn start_inner(video: &HtmlVideoElement, owned: Option<HtmlVideoElement>, tracker: Rc<RefCell<LatencyTracker>>, sink: ReadSink) -> Result<ProbeReader> {
+    fn start_inner(
+        video: &HtmlVideoElement,
+        owned: Option<HtmlVideoElement>,
+        tracker: Rc<RefCell<LatencyTracker>>,
+        sink: ReadSink,
+    ) -> Result<ProbeReader> {
         let doc = web_sys::window()
             .and_then(|w| w.document())
-            .ok_or_else(|| SdkError::new(ErrorCode::MediaError, "no document to read markers in"))?;
+            .ok_or_else(|| {
+                SdkError::new(ErrorCode::MediaError, "no document to read markers in")
+            })?;
         let strip = match StripCanvas::new(&doc) {
             Ok(canvas) => StripReader {
                 canvas,
-                frame_buf: js::has_global("VideoFrame").then(|| js_sys::Uint8Array::new_with_length(STRIP_LEN as u32)),
+                frame_buf: js::has_global("VideoFrame")
+                    .then(|| js_sys::Uint8Array::new_with_length(STRIP_LEN as u32)),
                 strip: [0; STRIP_LEN],
             },
             Err(e) => {
@@ -236,7 +291,9 @@ impl ProbeReader {
         let mut strip = strip;
         spawn_local(async move {
             loop {
-                let Some(Some(tick)) = or_cancel(ticks.next(), &c).await else { break };
+                let Some(Some(tick)) = or_cancel(ticks.next(), &c).await else {
+                    break;
+                };
                 if c.is_cancelled() {
                     break;
                 }
@@ -251,17 +308,30 @@ impl ProbeReader {
                     let mut t = tracker.borrow_mut();
                     (t.on_read(read, t0), t.expire(t0))
                 };
-                let frame = matches!(outcome, Some(ProbeOutcome::Received { .. })).then(|| FrameInfo::from_tick(&tick));
+                let frame = matches!(outcome, Some(ProbeOutcome::Received { .. }))
+                    .then(|| FrameInfo::from_tick(&tick));
                 let dt = js::perf_now() - t0;
                 let mut s = st.get();
                 s.frames_read += 1;
                 s.read_ms_total += dt;
                 s.read_ms_max = s.read_ms_max.max(dt);
                 st.set(s);
-                sink(ReadOutput { now: t0, read, outcome, expired, frame });
+                sink(ReadOutput {
+                    now: t0,
+                    read,
+                    outcome,
+                    expired,
+                    frame,
+                });
             }
         });
-        Ok(ProbeReader { cancel, stats, owned_video: owned, source, stopped: Cell::new(false) })
+        Ok(ProbeReader {
+            cancel,
+            stats,
+            owned_video: owned,
+            source,
+            stopped: Cell::new(false),
+        })
     }
 
     /// Counts and costs so far.

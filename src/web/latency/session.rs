@@ -20,7 +20,9 @@
 use super::reader::{ProbeReader, ReadOutput, ReaderStats};
 use super::stamper::{ActivePath, Stamper, StamperPath, StamperStats};
 use super::{js, or_cancel, PixelLatency, PixelLatencyReport};
-use crate::core::latency::{CompositeLatency, LatencyConfig, LatencyTracker, ProbeEvent, ProbeOutcome};
+use crate::core::latency::{
+    CompositeLatency, LatencyConfig, LatencyTracker, ProbeEvent, ProbeOutcome,
+};
 use crate::core::options::LatencyOptions;
 use crate::core::protocol::{ClientMessage, MetricsReport};
 use crate::core::stats::StatsSnapshot;
@@ -120,7 +122,11 @@ impl LatencySession {
 
     /// Latency diagnostics with explicit tracker settings (TTL, report interval, ...); the
     /// probe interval comes from `config`.
-    pub fn with_config(opts: &LatencyOptions, config: LatencyConfig, deps: LatencyDeps) -> LatencySession {
+    pub fn with_config(
+        opts: &LatencyOptions,
+        config: LatencyConfig,
+        deps: LatencyDeps,
+    ) -> LatencySession {
         let tracker = Rc::new(RefCell::new(LatencyTracker::new(config, js::perf_now())));
         LatencySession {
             inner: Rc::new(Inner {
@@ -152,7 +158,11 @@ impl LatencySession {
     }
 
     /// [`LatencySession::start_stamper`] on a chosen path (tests use the canvas path).
-    pub fn start_stamper_with(&self, input: &MediaStream, path: StamperPath) -> Result<MediaStream> {
+    pub fn start_stamper_with(
+        &self,
+        input: &MediaStream,
+        path: StamperPath,
+    ) -> Result<MediaStream> {
         let i = &self.inner;
         if i.stopped.get() || !i.opts.pixel_marker || input.get_video_tracks().length() == 0 {
             // `Clone::clone`: the same stream (`.clone()` would be `MediaStream.clone()`).
@@ -174,7 +184,12 @@ impl LatencySession {
     }
 
     /// [`LatencySession::start_reading`] with another delay (tests).
-    pub fn start_reading_after(&self, remote: &MediaStream, video: Option<HtmlVideoElement>, delay_ms: u32) {
+    pub fn start_reading_after(
+        &self,
+        remote: &MediaStream,
+        video: Option<HtmlVideoElement>,
+        delay_ms: u32,
+    ) {
         let i = &self.inner;
         if i.stopped.get() || !i.opts.pixel_marker {
             return;
@@ -185,7 +200,10 @@ impl LatencySession {
         let weak = Rc::downgrade(&self.inner);
         let remote: MediaStream = Clone::clone(remote);
         spawn_local(async move {
-            if or_cancel(TimeoutFuture::new(delay_ms), &phase).await.is_none() {
+            if or_cancel(TimeoutFuture::new(delay_ms), &phase)
+                .await
+                .is_none()
+            {
                 return;
             }
             if let Some(inner) = weak.upgrade() {
@@ -212,7 +230,11 @@ impl LatencySession {
 
     /// A stats sample: keeps the client's round-trip time for the composite estimate.
     pub fn on_stats(&self, s: &StatsSnapshot) {
-        let rtt = s.connection.current_round_trip_time.filter(|v| v.is_finite() && *v >= 0.0).map(|v| v * 1000.0);
+        let rtt = s
+            .connection
+            .current_round_trip_time
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v * 1000.0);
         if rtt.is_some() {
             self.inner.client_rtt_ms.set(rtt);
         }
@@ -242,7 +264,12 @@ impl LatencySession {
     /// Counts and per-frame costs so far.
     pub fn counters(&self) -> LatencyCounters {
         let i = &self.inner;
-        let stamper = i.stamper.borrow().as_ref().map(Stamper::stats).unwrap_or_else(|| i.stamper_final.get());
+        let stamper = i
+            .stamper
+            .borrow()
+            .as_ref()
+            .map(Stamper::stats)
+            .unwrap_or_else(|| i.stamper_final.get());
         let mut reader = i.reader_past.get();
         let reading = match i.reader.borrow().as_ref() {
             Some(r) => {
@@ -251,7 +278,13 @@ impl LatencySession {
             }
             None => false,
         };
-        LatencyCounters { stamper, reader, reading, ws_probes_sent: i.ws_probes_sent.get(), reports_sent: i.reports_sent.get() }
+        LatencyCounters {
+            stamper,
+            reader,
+            reading,
+            ws_probes_sent: i.ws_probes_sent.get(),
+            reports_sent: i.reports_sent.get(),
+        }
     }
 
     /// The tracker (shared with the stamper and the reader).
@@ -303,11 +336,17 @@ impl Inner {
         let reader = self.reader.borrow_mut().take();
         if let Some(r) = reader {
             r.stop();
-            self.reader_past.set(add_reader(self.reader_past.get(), r.stats()));
+            self.reader_past
+                .set(add_reader(self.reader_past.get(), r.stats()));
         }
     }
 
-    fn activate(this: &Rc<Inner>, remote: &MediaStream, video: Option<HtmlVideoElement>, phase: CancelToken) {
+    fn activate(
+        this: &Rc<Inner>,
+        remote: &MediaStream,
+        video: Option<HtmlVideoElement>,
+        phase: CancelToken,
+    ) {
         if this.stopped.get() || phase.is_cancelled() {
             return;
         }
@@ -331,7 +370,9 @@ impl Inner {
         match started {
             Ok(r) => *this.reader.borrow_mut() = Some(r),
             Err(e) => {
-                web_sys::console::warn_1(&format!("realtime: latency reading did not start: {e}").into());
+                web_sys::console::warn_1(
+                    &format!("realtime: latency reading did not start: {e}").into(),
+                );
                 return;
             }
         }
@@ -351,18 +392,30 @@ impl Inner {
             };
             if let Some(seq) = seq {
                 self.ws_probes_sent.set(self.ws_probes_sent.get() + 1);
-                (self.deps.send)(ClientMessage::LatencyProbe { seq, client_time: out.now });
+                (self.deps.send)(ClientMessage::LatencyProbe {
+                    seq,
+                    client_time: out.now,
+                });
             }
         }
         if let Some(outcome) = out.outcome {
-            if let ProbeOutcome::Received { seq, latency_ms, out_of_order } = outcome {
+            if let ProbeOutcome::Received {
+                seq,
+                latency_ms,
+                out_of_order,
+            } = outcome
+            {
                 let p = PixelLatency {
                     seq,
                     latency_ms,
                     out_of_order,
                     sent_at: out.now - latency_ms,
                     read_at: out.now,
-                    display_latency_ms: out.frame.as_ref().and_then(|f| f.expected_display_time).map(|t| (t - (out.now - latency_ms)).max(0.0)),
+                    display_latency_ms: out
+                        .frame
+                        .as_ref()
+                        .and_then(|f| f.expected_display_time)
+                        .map(|t| (t - (out.now - latency_ms)).max(0.0)),
                     mode: mode.as_str(),
                     frame: out.frame.clone(),
                 };
@@ -376,7 +429,10 @@ impl Inner {
     }
 
     fn emit_outcome(&self, o: ProbeOutcome, now: f64) {
-        (self.deps.emit)("pixelLatencyEvent", to_js(&ProbeEvent::from_outcome(o, now)));
+        (self.deps.emit)(
+            "pixelLatencyEvent",
+            to_js(&ProbeEvent::from_outcome(o, now)),
+        );
     }
 
     /// Loss check and, when due, the report.
@@ -394,14 +450,23 @@ impl Inner {
         if let Some(r) = report {
             self.reports_sent.set(self.reports_sent.get() + 1);
             (self.deps.send)(r.to_message());
-            (self.deps.emit)("pixelLatencyReport", to_js(&PixelLatencyReport { mode: self.mode().as_str(), report: r }));
+            (self.deps.emit)(
+                "pixelLatencyReport",
+                to_js(&PixelLatencyReport {
+                    mode: self.mode().as_str(),
+                    report: r,
+                }),
+            );
         }
     }
 }
 
 async fn report_loop(weak: Weak<Inner>, phase: CancelToken) {
     loop {
-        if or_cancel(TimeoutFuture::new(REPORT_TICK_MS), &phase).await.is_none() {
+        if or_cancel(TimeoutFuture::new(REPORT_TICK_MS), &phase)
+            .await
+            .is_none()
+        {
             return;
         }
         match weak.upgrade() {

@@ -22,18 +22,25 @@
 //! audio tracks untouched.
 
 use super::frames::FrameTicks;
-use super::js::{self, CanvasTrack, StreamReader, StreamWriter, TrackGenerator, TrackProcessor, VideoFrame};
+use super::js::{
+    self, CanvasTrack, StreamReader, StreamWriter, TrackGenerator, TrackProcessor, VideoFrame,
+};
 use super::or_cancel;
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::latency::LatencyTracker;
-use crate::core::marker::{gray_to_luma, stamp_strip, strip_gray, MARKER_HEIGHT, MARKER_WIDTH, NEUTRAL_CHROMA, STRIP_LEN};
+use crate::core::marker::{
+    gray_to_luma, stamp_strip, strip_gray, MARKER_HEIGHT, MARKER_WIDTH, NEUTRAL_CHROMA, STRIP_LEN,
+};
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageData, MediaStream, MediaStreamTrack};
+use web_sys::{
+    CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageData, MediaStream,
+    MediaStreamTrack,
+};
 
 /// Which path to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,15 +104,36 @@ impl Painter {
         let doc = document()?;
         let canvas: HtmlCanvasElement = doc
             .create_element("canvas")
-            .map_err(|e| from_js(ErrorCode::MediaError, "could not create the stamping canvas", &e))?
+            .map_err(|e| {
+                from_js(
+                    ErrorCode::MediaError,
+                    "could not create the stamping canvas",
+                    &e,
+                )
+            })?
             .unchecked_into();
         let opts = js::object(&[("alpha", false.into()), ("desynchronized", true.into())]);
         let ctx = canvas
             .get_context_with_context_options("2d", &opts)
-            .map_err(|e| from_js(ErrorCode::MediaError, "no 2D context for the stamping canvas", &e))?
-            .ok_or_else(|| SdkError::new(ErrorCode::MediaError, "no 2D context for the stamping canvas"))?
+            .map_err(|e| {
+                from_js(
+                    ErrorCode::MediaError,
+                    "no 2D context for the stamping canvas",
+                    &e,
+                )
+            })?
+            .ok_or_else(|| {
+                SdkError::new(
+                    ErrorCode::MediaError,
+                    "no 2D context for the stamping canvas",
+                )
+            })?
             .unchecked_into::<CanvasRenderingContext2d>();
-        Ok(Painter { canvas, ctx, strip: [0; STRIP_LEN] })
+        Ok(Painter {
+            canvas,
+            ctx,
+            strip: [0; STRIP_LEN],
+        })
     }
 
     fn fit(&self, w: u32, h: u32) {
@@ -118,20 +146,34 @@ impl Painter {
     /// Stamps `seq` at the bottom-left of the canvas (height `h`).
     fn put_strip(&mut self, seq: u16, h: u32) -> std::result::Result<(), JsValue> {
         stamp_strip(&mut self.strip, seq).map_err(|e| JsValue::from_str(&e.to_string()))?;
-        let img = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&self.strip[..]), MARKER_WIDTH as u32, MARKER_HEIGHT as u32)?;
-        self.ctx.put_image_data(&img, 0.0, f64::from(h) - MARKER_HEIGHT as f64)
+        let img = ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(&self.strip[..]),
+            MARKER_WIDTH as u32,
+            MARKER_HEIGHT as u32,
+        )?;
+        self.ctx
+            .put_image_data(&img, 0.0, f64::from(h) - MARKER_HEIGHT as f64)
     }
 
     /// A copy of `frame` with the strip of `seq`, same timestamp and duration.
-    fn stamp_frame(&mut self, frame: &VideoFrame, seq: u16) -> std::result::Result<VideoFrame, JsValue> {
+    fn stamp_frame(
+        &mut self,
+        frame: &VideoFrame,
+        seq: u16,
+    ) -> std::result::Result<VideoFrame, JsValue> {
         let (w, h) = (frame.display_width(), frame.display_height());
         if (w as usize) < MARKER_WIDTH || (h as usize) < MARKER_HEIGHT {
             return Err(JsValue::from_str("frame smaller than the marker"));
         }
         self.fit(w, h);
-        self.ctx.unchecked_ref::<js::AnyImageContext>().draw_image_any(frame, 0.0, 0.0)?;
+        self.ctx
+            .unchecked_ref::<js::AnyImageContext>()
+            .draw_image_any(frame, 0.0, 0.0)?;
         self.put_strip(seq, h)?;
-        let mut init = vec![("timestamp", JsValue::from_f64(frame.timestamp().unwrap_or(0.0)))];
+        let mut init = vec![(
+            "timestamp",
+            JsValue::from_f64(frame.timestamp().unwrap_or(0.0)),
+        )];
         if let Some(d) = frame.duration() {
             init.push(("duration", JsValue::from_f64(d)));
         }
@@ -156,8 +198,14 @@ enum Layout {
 /// `VideoFrame` from the copy with the same timestamp, duration and color space. No color
 /// conversion and no full-frame draw. `Ok(None)`: a format this does not handle (the canvas
 /// does it).
-async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFrame, seq: u16) -> std::result::Result<Option<VideoFrame>, JsValue> {
-    let Some(format) = frame.format() else { return Ok(None) };
+async fn stamp_in_format(
+    buf: &mut Option<js_sys::Uint8Array>,
+    frame: &VideoFrame,
+    seq: u16,
+) -> std::result::Result<Option<VideoFrame>, JsValue> {
+    let Some(format) = frame.format() else {
+        return Ok(None);
+    };
     let layout = match format.as_str() {
         "I420" | "I420A" => Layout::Planar420,
         "NV12" => Layout::Nv12,
@@ -165,7 +213,9 @@ async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFram
         _ => return Ok(None),
     };
     let vr = frame.visible_rect();
-    let (Some(w), Some(h)) = (js::number(&vr, "width"), js::number(&vr, "height")) else { return Ok(None) };
+    let (Some(w), Some(h)) = (js::number(&vr, "width"), js::number(&vr, "height")) else {
+        return Ok(None);
+    };
     let (w, h) = (w as usize, h as usize);
     if w < MARKER_WIDTH || h < MARKER_HEIGHT {
         return Err(JsValue::from_str("frame smaller than the marker"));
@@ -190,10 +240,19 @@ async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFram
     };
     // Writes `bytes` at row `row` of the plane at `offset` with `stride`, refusing anything
     // outside the buffer (a layout that does not add up is an error, not a panic).
-    let write = |(offset, stride): (usize, usize), row: usize, bytes: &[u8]| -> std::result::Result<(), JsValue> {
+    let write = |(offset, stride): (usize, usize),
+                 row: usize,
+                 bytes: &[u8]|
+     -> std::result::Result<(), JsValue> {
         let outside = || JsValue::from_str("plane outside the buffer");
-        let at = row.checked_mul(stride).and_then(|x| x.checked_add(offset)).ok_or_else(outside)?;
-        let end = at.checked_add(bytes.len()).filter(|e| *e <= size as usize).ok_or_else(outside)?;
+        let at = row
+            .checked_mul(stride)
+            .and_then(|x| x.checked_add(offset))
+            .ok_or_else(outside)?;
+        let end = at
+            .checked_add(bytes.len())
+            .filter(|e| *e <= size as usize)
+            .ok_or_else(outside)?;
         dest.subarray(at as u32, end as u32).copy_from(bytes);
         Ok(())
     };
@@ -204,14 +263,21 @@ async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFram
     match layout {
         Layout::Planar420 | Layout::Nv12 => {
             let cs = frame.color_space();
-            let full_range = js_sys::Reflect::get(&cs, &"fullRange".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+            let full_range = js_sys::Reflect::get(&cs, &"fullRange".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
             let luma = gray.map(|v| gray_to_luma(v, full_range));
             let y = plane(0)?;
             for r in strip_rows {
                 write(y, r, &luma)?;
             }
             let neutral = [NEUTRAL_CHROMA; MARKER_WIDTH];
-            let chroma_planes: &[(u32, usize)] = if layout == Layout::Nv12 { &[(1, MARKER_WIDTH)] } else { &[(1, MARKER_WIDTH / 2), (2, MARKER_WIDTH / 2)] };
+            let chroma_planes: &[(u32, usize)] = if layout == Layout::Nv12 {
+                &[(1, MARKER_WIDTH)]
+            } else {
+                &[(1, MARKER_WIDTH / 2), (2, MARKER_WIDTH / 2)]
+            };
             for &(i, len) in chroma_planes {
                 let p = plane(i)?;
                 for r in chroma_rows.clone() {
@@ -238,7 +304,10 @@ async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFram
         ("codedHeight", (h as u32).into()),
         ("displayWidth", frame.display_width().into()),
         ("displayHeight", frame.display_height().into()),
-        ("timestamp", JsValue::from_f64(frame.timestamp().unwrap_or(0.0))),
+        (
+            "timestamp",
+            JsValue::from_f64(frame.timestamp().unwrap_or(0.0)),
+        ),
         ("layout", planes.into()),
         ("colorSpace", frame.color_space()),
     ];
@@ -250,20 +319,38 @@ async fn stamp_in_format(buf: &mut Option<js_sys::Uint8Array>, frame: &VideoFram
 
 /// The JS objects of a running path, released by [`Parts::release`].
 enum Parts {
-    Processor { source: MediaStreamTrack, generator: TrackGenerator, reader: StreamReader, writer: StreamWriter },
-    Canvas { source: MediaStreamTrack, video: HtmlVideoElement, track: CanvasTrack },
+    Processor {
+        source: MediaStreamTrack,
+        generator: TrackGenerator,
+        reader: StreamReader,
+        writer: StreamWriter,
+    },
+    Canvas {
+        source: MediaStreamTrack,
+        video: HtmlVideoElement,
+        track: CanvasTrack,
+    },
 }
 
 impl Parts {
     fn release(&self) {
         match self {
-            Parts::Processor { source, generator, reader, writer } => {
+            Parts::Processor {
+                source,
+                generator,
+                reader,
+                writer,
+            } => {
                 js::settle(reader.cancel());
                 js::settle(writer.abort());
                 generator.stop();
                 source.stop();
             }
-            Parts::Canvas { source, video, track } => {
+            Parts::Canvas {
+                source,
+                video,
+                track,
+            } => {
                 track.stop();
                 video.set_src_object(None);
                 video.remove();
@@ -291,13 +378,21 @@ impl Stamper {
     }
 
     /// Wraps the first video track of `input` on the given path.
-    pub fn start_with(input: &MediaStream, tracker: Rc<RefCell<LatencyTracker>>, path: StamperPath) -> Result<Stamper> {
-        let video_track: MediaStreamTrack = input
-            .get_video_tracks()
-            .get(0)
-            .dyn_into()
-            .map_err(|_| SdkError::new(ErrorCode::MediaError, "the stream has no video track to stamp"))?;
-        let processor_ok = js::has_global("MediaStreamTrackProcessor") && js::has_global("MediaStreamTrackGenerator") && js::has_global("VideoFrame");
+    pub fn start_with(
+        input: &MediaStream,
+        tracker: Rc<RefCell<LatencyTracker>>,
+        path: StamperPath,
+    ) -> Result<Stamper> {
+        let video_track: MediaStreamTrack =
+            input.get_video_tracks().get(0).dyn_into().map_err(|_| {
+                SdkError::new(
+                    ErrorCode::MediaError,
+                    "the stream has no video track to stamp",
+                )
+            })?;
+        let processor_ok = js::has_global("MediaStreamTrackProcessor")
+            && js::has_global("MediaStreamTrackGenerator")
+            && js::has_global("VideoFrame");
         let use_processor = path == StamperPath::Auto && processor_ok;
         let counters = Rc::new(Counters::default());
         let cancel = CancelToken::new();
@@ -307,9 +402,21 @@ impl Stamper {
         // JS `clone()` of tracks and streams as an inherent method, which `.clone()` calls.
         let source = video_track.clone();
         let started = if use_processor {
-            start_processor(Clone::clone(&source), painter, tracker, counters.clone(), cancel.clone())
+            start_processor(
+                Clone::clone(&source),
+                painter,
+                tracker,
+                counters.clone(),
+                cancel.clone(),
+            )
         } else {
-            start_canvas(Clone::clone(&source), painter, tracker, counters.clone(), cancel.clone())
+            start_canvas(
+                Clone::clone(&source),
+                painter,
+                tracker,
+                counters.clone(),
+                cancel.clone(),
+            )
         };
         let (video_out, parts) = match started {
             Ok(v) => v,
@@ -326,15 +433,30 @@ impl Stamper {
             Err(e) => {
                 cancel.cancel();
                 parts.release();
-                return Err(from_js(ErrorCode::MediaError, "could not build the stamped stream", &e));
+                return Err(from_js(
+                    ErrorCode::MediaError,
+                    "could not build the stamped stream",
+                    &e,
+                ));
             }
         };
         output.add_track(&video_out);
         for t in input.get_audio_tracks().iter() {
             output.add_track(t.unchecked_ref());
         }
-        let path = if use_processor { ActivePath::TrackProcessor } else { ActivePath::Canvas };
-        Ok(Stamper { output, path, counters, cancel, parts, stopped: Cell::new(false) })
+        let path = if use_processor {
+            ActivePath::TrackProcessor
+        } else {
+            ActivePath::Canvas
+        };
+        Ok(Stamper {
+            output,
+            path,
+            counters,
+            cancel,
+            parts,
+            stopped: Cell::new(false),
+        })
     }
 
     /// The stream to publish: the stamped video track and the input's audio tracks.
@@ -405,14 +527,21 @@ fn start_processor(
     };
     let out: MediaStreamTrack = JsValue::from(&generator).unchecked_into();
     // Imported types clone as `JsValue`: cast back.
-    let (r, w): (StreamReader, StreamWriter) = (JsValue::from(&reader).unchecked_into(), JsValue::from(&writer).unchecked_into());
+    let (r, w): (StreamReader, StreamWriter) = (
+        JsValue::from(&reader).unchecked_into(),
+        JsValue::from(&writer).unchecked_into(),
+    );
     spawn_local(async move {
         let mut warned = false;
         // The copy buffer of the in-format path; `None` in a `Some` slot means not tried yet.
         let mut in_format: Option<Option<js_sys::Uint8Array>> = Some(None);
         loop {
-            let Some(Ok(chunk)) = or_cancel(JsFuture::from(r.read()), &cancel).await else { break };
-            let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true);
+            let Some(Ok(chunk)) = or_cancel(JsFuture::from(r.read()), &cancel).await else {
+                break;
+            };
+            let done = js_sys::Reflect::get(&chunk, &"done".into())
+                .map(|d| d.is_truthy())
+                .unwrap_or(true);
             let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
             if done || value.is_undefined() {
                 break;
@@ -455,7 +584,10 @@ fn start_processor(
                     Err(e) => {
                         if !warned {
                             warned = true;
-                            web_sys::console::warn_2(&"realtime: could not stamp a latency marker".into(), &e);
+                            web_sys::console::warn_2(
+                                &"realtime: could not stamp a latency marker".into(),
+                                &e,
+                            );
                         }
                         counters.update(|s| {
                             s.frames_in += 1;
@@ -472,7 +604,15 @@ fn start_processor(
             }
         }
     });
-    Ok((out, Parts::Processor { source, generator, reader, writer }))
+    Ok((
+        out,
+        Parts::Processor {
+            source,
+            generator,
+            reader,
+            writer,
+        },
+    ))
 }
 
 /// Stamps `frame` in its own format where possible, else through the canvas; the flag
@@ -501,7 +641,10 @@ fn start_canvas(
     cancel: CancelToken,
 ) -> Result<(MediaStreamTrack, Parts)> {
     let fail = |m: &str, e: &JsValue| from_js(ErrorCode::MediaError, m, e);
-    let stream = painter.canvas.capture_stream_with_frame_request_rate(0.0).map_err(|e| fail("canvas captureStream failed", &e))?;
+    let stream = painter
+        .canvas
+        .capture_stream_with_frame_request_rate(0.0)
+        .map_err(|e| fail("canvas captureStream failed", &e))?;
     let track: CanvasTrack = stream
         .get_video_tracks()
         .get(0)
@@ -521,11 +664,14 @@ fn start_canvas(
         }
     };
     let out: MediaStreamTrack = JsValue::from(&track).unchecked_into();
-    let (v, t): (HtmlVideoElement, CanvasTrack) = (video.clone(), JsValue::from(&track).unchecked_into());
+    let (v, t): (HtmlVideoElement, CanvasTrack) =
+        (video.clone(), JsValue::from(&track).unchecked_into());
     spawn_local(async move {
         let mut ticks = FrameTicks::new(&v);
         loop {
-            let Some(Some(_tick)) = or_cancel(ticks.next(), &cancel).await else { break };
+            let Some(Some(_tick)) = or_cancel(ticks.next(), &cancel).await else {
+                break;
+            };
             if cancel.is_cancelled() {
                 break;
             }
@@ -535,7 +681,11 @@ fn start_canvas(
             }
             let t0 = js::perf_now();
             painter.fit(w, h);
-            if painter.ctx.draw_image_with_html_video_element(&v, 0.0, 0.0).is_err() {
+            if painter
+                .ctx
+                .draw_image_with_html_video_element(&v, 0.0, 0.0)
+                .is_err()
+            {
                 continue;
             }
             let probe = {
@@ -560,7 +710,14 @@ fn start_canvas(
             });
         }
     });
-    Ok((out, Parts::Canvas { source, video, track }))
+    Ok((
+        out,
+        Parts::Canvas {
+            source,
+            video,
+            track,
+        },
+    ))
 }
 
 /// A muted, autoplaying `<video>` of `stream`, in the document but invisible (browsers only
@@ -568,19 +725,38 @@ fn start_canvas(
 pub(super) fn hidden_video(stream: &MediaStream) -> Result<HtmlVideoElement> {
     let fail = |m: &str, e: &JsValue| from_js(ErrorCode::MediaError, m, e);
     let doc = document()?;
-    let video: HtmlVideoElement = doc.create_element("video").map_err(|e| fail("could not create a video element", &e))?.unchecked_into();
+    let video: HtmlVideoElement = doc
+        .create_element("video")
+        .map_err(|e| fail("could not create a video element", &e))?
+        .unchecked_into();
     video.set_muted(true);
     video.set_autoplay(true);
     let _ = video.set_attribute("playsinline", "");
     let _ = video.set_attribute("aria-hidden", "true");
     // Through the CSSOM, not a `style` attribute: a strict `style-src` blocks the latter.
     let style = video.style();
-    for (k, v) in [("position", "fixed"), ("left", "0"), ("top", "0"), ("width", "2px"), ("height", "2px"), ("opacity", "0"), ("pointer-events", "none"), ("z-index", "-1")] {
+    for (k, v) in [
+        ("position", "fixed"),
+        ("left", "0"),
+        ("top", "0"),
+        ("width", "2px"),
+        ("height", "2px"),
+        ("opacity", "0"),
+        ("pointer-events", "none"),
+        ("z-index", "-1"),
+    ] {
         let _ = style.set_property(k, v);
     }
     video.set_src_object(Some(stream));
-    let parent = doc.body().ok_or_else(|| SdkError::new(ErrorCode::MediaError, "no document body for the hidden video"))?;
-    parent.append_child(&video).map_err(|e| fail("could not attach the hidden video", &e))?;
+    let parent = doc.body().ok_or_else(|| {
+        SdkError::new(
+            ErrorCode::MediaError,
+            "no document body for the hidden video",
+        )
+    })?;
+    parent
+        .append_child(&video)
+        .map_err(|e| fail("could not attach the hidden video", &e))?;
     if let Ok(p) = video.play() {
         js::settle(p);
     }
