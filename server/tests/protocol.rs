@@ -351,7 +351,7 @@ async fn fault_junk_sends_malformed_and_unknown_frames_after_session_id() {
         serde_json::from_str(&next_text(&mut ws).await.unwrap()).unwrap();
     let ty = unknown["type"].as_str().unwrap();
     assert!(
-        !realtime_video_sdk::core::protocol::ServerMessage::TYPES.contains(&ty),
+        !<realtime_video_sdk::core::protocol::ServerMessage as realtime_video_sdk::core::protocol::Message>::TYPES.contains(&ty),
         "{ty}"
     );
     // The session goes on normally.

@@ -2,7 +2,9 @@
 //! (milliseconds, as `performance.now()` gives them) and results are returned.
 
 pub mod base64;
+pub mod diagnostics;
 pub mod error;
+pub mod json;
 pub mod latency;
 pub mod marker;
 pub mod models;

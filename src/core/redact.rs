@@ -13,4 +13,3 @@ pub fn redact(text: &str, secret: &str) -> String {
         out
     }
 }
-
