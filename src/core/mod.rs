@@ -8,6 +8,7 @@ pub mod marker;
 pub mod models;
 pub mod options;
 pub mod protocol;
+pub mod quality;
 pub mod redact;
 pub mod retry;
 pub mod sdp;
