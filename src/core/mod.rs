@@ -7,6 +7,7 @@ pub mod latency;
 pub mod marker;
 pub mod models;
 pub mod options;
+pub mod preflight;
 pub mod protocol;
 pub mod quality;
 pub mod redact;

@@ -398,7 +398,7 @@ pub(crate) struct Figures {
 }
 
 /// A figure that is finite and not negative.
-fn non_negative(v: Option<f64>) -> Option<f64> {
+pub(crate) fn non_negative(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite() && *x >= 0.0)
 }
 
