@@ -31,9 +31,10 @@
 //!    worst, going up). A change of limiting factor at the same quality also waits for
 //!    [`DOWN_AFTER`] consecutive candidates.
 //!
-//! With samples once a second, a lasting degradation is reported after
-//! `WINDOW_SAMPLES / 2 + DOWN_AFTER` = 4 s and a recovery after
-//! `WINDOW_SAMPLES / 2 + UP_AFTER` = 7 s.
+//! A lasting change needs `WINDOW_SAMPLES / 2 + 1` samples to become the median, then the
+//! hysteresis: a degradation is reported on its 4th sample (`WINDOW_SAMPLES / 2 + DOWN_AFTER`),
+//! a recovery on its 7th (`WINDOW_SAMPLES / 2 + UP_AFTER`), so about 3 s and 6 s after they
+//! begin with samples once a second.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
