@@ -1,15 +1,17 @@
-//! The IVS transport's browser side: obtaining the IVS Web Broadcast SDK module (handed in,
-//! global, or a `<script>` injected once per page), and one stage with its strategy, local
-//! streams and event handlers, owned by a [`StageConn`] that leaves the stage and removes
-//! its handlers when dropped.
+//! The IVS Web Broadcast SDK: obtaining the module (handed in, global, or a `<script>`
+//! injected once per page), and one stage with its strategy, local streams and event
+//! handlers, owned by a [`StageConn`] that leaves the stage and removes its handlers when
+//! dropped.
 //!
 //! The module is bound through typed `extern` declarations; constructors, event names and
 //! enum values are read from the module object at run time (`shared/PROTOCOL.md`, "Session
 //! flow, IVS": never hard-code strings that differ between SDK versions). Nothing here
 //! evaluates code, so it runs under a strict Content-Security-Policy.
 
-use crate::core::error::{ErrorCode, SdkError};
+use crate::core::error::{join, ErrorCode, SdkError};
+use crate::core::options::JitterBuffer;
 use crate::web::error::{from_js, Result};
+use crate::web::js::{get, set};
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
@@ -60,18 +62,10 @@ extern "C" {
     fn request_rtc_stats(this: &StageStream) -> std::result::Result<JsValue, JsValue>;
 }
 
-fn get(o: &JsValue, k: &str) -> JsValue {
-    if o.is_object() || o.is_function() {
-        Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
 fn load_error(url: &str, why: &str) -> SdkError {
     SdkError::new(
         ErrorCode::IvsLoadFailed,
-        format!("the IVS Web Broadcast SDK failed to load from {url}: {why}"),
+        join(&["the IVS Web Broadcast SDK failed to load from ", url, ": ", why]),
     )
 }
 
@@ -160,7 +154,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
     if script.get_attribute(SCRIPT_MARK).as_deref() == Some("loaded") {
         return Err(load_error(
             url,
-            &format!("the script did not define the global {SDK_GLOBAL}"),
+            &join(&["the script did not define the global ", SDK_GLOBAL]),
         ));
     }
 
@@ -188,7 +182,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
             } else {
                 Err(load_error(
                     url,
-                    &format!("the script did not define the global {SDK_GLOBAL}"),
+                    &join(&["the script did not define the global ", SDK_GLOBAL]),
                 ))
             }
         }
@@ -198,7 +192,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
             let _ = script.set_attribute(SCRIPT_MARK, "failed");
             Err(load_error(
                 url,
-                &format!("no answer within {} s", SDK_LOAD_TIMEOUT_MS / 1000),
+                "no answer within 15 s",
             ))
         }
     }
@@ -226,7 +220,7 @@ impl Names {
             get(&get(module, e), k).as_string().ok_or_else(|| {
                 SdkError::new(
                     ErrorCode::IvsLoadFailed,
-                    format!("the IVS SDK module has no {e}.{k}"),
+                    join(&["the IVS SDK module has no ", e, ".", k]),
                 )
             })
         };
@@ -307,13 +301,13 @@ fn construct(module: &JsValue, class: &str, args: &Array) -> Result<JsValue> {
     let ctor: Function = get(module, class).dyn_into().map_err(|_| {
         SdkError::new(
             ErrorCode::IvsLoadFailed,
-            format!("the IVS SDK module has no {class}"),
+            join(&["the IVS SDK module has no ", class]),
         )
     })?;
     Reflect::construct(&ctor, args).map_err(|e| {
         from_js(
             ErrorCode::IvsStageError,
-            &format!("new {class}() threw"),
+            &join(&["new ", class, "() threw"]),
             &e,
         )
     })
@@ -329,16 +323,19 @@ fn describe_stage_error(e: &JsValue) -> String {
         .as_string()
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "stage error".into());
-    let mut parts = vec![message];
+    let mut text = message;
     for k in ["category", "code"] {
         let v = get(e, k);
-        if let Some(s) = v.as_string() {
-            parts.push(format!("{k} {s}"));
-        } else if let Some(n) = v.as_f64() {
-            parts.push(format!("{k} {n}"));
+        let value = v.as_string().or_else(|| {
+            v.as_f64()
+                .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+                .map(|n| crate::core::error::int(n as u64))
+        });
+        if let Some(value) = value {
+            text = join(&[&text, ", ", k, " ", &value]);
         }
     }
-    parts.join(", ")
+    text
 }
 
 impl StageConn {
@@ -349,7 +346,7 @@ impl StageConn {
         names: &Names,
         token: &str,
         role: StageRole,
-        jitter_min_delay_ms: f64,
+        jitter_buffer: &JitterBuffer,
         tx: UnboundedSender<I>,
         map: fn(StageInput) -> I,
     ) -> Result<(Rc<StageConn>, Promise)> {
@@ -365,8 +362,8 @@ impl StageConn {
                         let config = Object::new();
                         if kind == "video" {
                             let simulcast = Object::new();
-                            let _ = Reflect::set(&simulcast, &"enabled".into(), &false.into());
-                            let _ = Reflect::set(&config, &"simulcast".into(), &simulcast);
+                            set(&simulcast, "enabled", &false.into());
+                            set(&config, "simulcast", &simulcast);
                         }
                         local_streams.push(
                             construct(module, "LocalStageStream", &Array::of2(t, &config))?
@@ -407,11 +404,16 @@ impl StageConn {
                 none.clone()
             }
         });
+        // `jitterBufferMinDelay` goes to the stage unchanged: ms or an IVS preset.
+        let min_delay: JsValue = match jitter_buffer {
+            JitterBuffer::Ms(ms) => (*ms).into(),
+            JitterBuffer::Preset(p) => p.as_str().into(),
+        };
         let subscribe_config = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |_p: JsValue| {
             let jb = Object::new();
-            let _ = Reflect::set(&jb, &"minDelay".into(), &jitter_min_delay_ms.into());
+            set(&jb, "minDelay", &min_delay);
             let cfg = Object::new();
-            let _ = Reflect::set(&cfg, &"jitterBuffer".into(), &jb);
+            set(&cfg, "jitterBuffer", &jb);
             cfg.into()
         });
         let strategy = Object::new();
@@ -421,7 +423,7 @@ impl StageConn {
             ("shouldSubscribeToParticipant", &should_subscribe),
             ("subscribeConfiguration", &subscribe_config),
         ] {
-            let _ = Reflect::set(&strategy, &k.into(), f.as_ref());
+            set(&strategy, k, f.as_ref());
         }
         let stage: IvsStage =
             construct(module, "Stage", &Array::of2(&token.into(), &strategy))?.unchecked_into();
@@ -571,6 +573,6 @@ pub fn stream_of(tracks: &[MediaStreamTrack]) -> Result<MediaStream> {
 pub fn join_error(e: &JsValue) -> SdkError {
     SdkError::new(
         ErrorCode::IvsStageError,
-        format!("joining the IVS stage failed: {}", describe_stage_error(e)),
+        join(&["joining the IVS stage failed: ", &describe_stage_error(e)]),
     )
 }

@@ -1,9 +1,10 @@
-//! The signaling WebSocket: events forwarded into the session's input channel; the socket
-//! and its listeners are released on drop.
+//! The signaling WebSocket: its events are forwarded into the connection's input channel;
+//! the socket and its listeners are released on drop.
 
 use crate::core::error::{ErrorCode, SdkError};
-use crate::core::protocol::{to_text, ClientMessage};
+use crate::core::protocol::{ClientMessage, Message};
 use crate::web::error::{from_js, Result};
+use crate::web::js::BROWSER;
 use futures_channel::mpsc::UnboundedSender;
 use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
@@ -28,61 +29,47 @@ pub enum WsEvent {
 /// An open (or opening) WebSocket and its listeners.
 pub struct Ws {
     socket: WebSocket,
-    _listeners: Vec<EventListener>,
+    _listeners: [EventListener; 3],
 }
 
 impl Ws {
     /// Opens `url`, forwarding events through `map` into `tx`.
-    pub fn open<I: 'static>(
-        url: &str,
-        tx: UnboundedSender<I>,
-        map: fn(WsEvent) -> I,
-    ) -> Result<Ws> {
+    pub fn open<I: 'static>(url: &str, tx: UnboundedSender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
         let socket = WebSocket::new(url).map_err(|e| {
-            from_js(
-                ErrorCode::WebsocketError,
-                "could not open the WebSocket",
-                &e,
-            )
+            from_js(ErrorCode::WebsocketError, "could not open the WebSocket", &e)
         })?;
+        let forward = move |tx: &UnboundedSender<I>, ev: WsEvent| {
+            let _ = tx.unbounded_send(map(ev));
+        };
         let t = tx.clone();
-        let open = EventListener::new(&socket, "open", move |_| {
-            let _ = t.unbounded_send(map(WsEvent::Open));
-        });
+        let open = EventListener::new(&socket, "open", move |_| forward(&t, WsEvent::Open));
         let t = tx.clone();
         let message = EventListener::new(&socket, "message", move |e| {
-            if let Some(text) = e
-                .dyn_ref::<MessageEvent>()
-                .and_then(|m| m.data().as_string())
-            {
-                let _ = t.unbounded_send(map(WsEvent::Message(text)));
+            if let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+                forward(&t, WsEvent::Message(text));
             }
         });
-        let t = tx;
+        // An `error` event is always followed by `close`, which carries the information.
         let close = EventListener::new(&socket, "close", move |e| {
             let (code, reason) = e
                 .dyn_ref::<CloseEvent>()
                 .map(|c| (c.code(), c.reason()))
                 .unwrap_or((1006, String::new()));
-            let _ = t.unbounded_send(map(WsEvent::Closed { code, reason }));
+            forward(&tx, WsEvent::Closed { code, reason });
         });
-        // An `error` event is always followed by `close`, which carries the information.
         Ok(Ws {
             socket,
-            _listeners: vec![open, message, close],
+            _listeners: [open, message, close],
         })
     }
 
     /// Sends one message.
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         if self.socket.ready_state() != WebSocket::OPEN {
-            return Err(SdkError::new(
-                ErrorCode::WebsocketError,
-                "the WebSocket is not open",
-            ));
+            return Err(SdkError::new(ErrorCode::WebsocketError, "the WebSocket is not open"));
         }
         self.socket
-            .send_with_str(&to_text(m))
+            .send_with_str(&(BROWSER.write)(&m.to_json()))
             .map_err(|e| from_js(ErrorCode::WebsocketError, "WebSocket send failed", &e))
     }
 }
