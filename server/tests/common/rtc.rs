@@ -30,7 +30,9 @@ pub fn vp8_frame(seq: u32, len: usize) -> Vec<u8> {
 pub struct Received {
     pub video: Vec<(Instant, Vec<u8>)>,
     pub audio: usize,
+    /// Audio packets sent; packet `i` carries `i` (the numbers received are in `audio_seqs`).
     pub audio_sent: usize,
+    pub audio_seqs: Vec<u32>,
     pub keyframe_requests: usize,
     pub connected: bool,
 }
@@ -139,8 +141,11 @@ impl Client {
                         (now - start).as_micros() as u64 * 48 / 1000,
                         str0m::media::Frequency::FORTY_EIGHT_KHZ,
                     );
-                    w.write(pt, now, ts, vec![0xf8, 0xff, 0xfe]).unwrap();
-                    got.lock().unwrap().audio_sent += 1;
+                    let mut g = got.lock().unwrap();
+                    let mut packet = vec![0xf8, 0xff, 0xfe];
+                    packet.extend_from_slice(&(g.audio_sent as u32).to_le_bytes());
+                    w.write(pt, now, ts, packet).unwrap();
+                    g.audio_sent += 1;
                 }
             }
             // Drain output.
@@ -157,7 +162,13 @@ impl Client {
                             Event::MediaData(m) if m.mid == self.video => {
                                 g.video.push((Instant::now(), m.data.to_vec()))
                             }
-                            Event::MediaData(m) if m.mid == self.audio => g.audio += 1,
+                            Event::MediaData(m) if m.mid == self.audio => {
+                                g.audio += 1;
+                                if let Some(n) = m.data.get(3..7) {
+                                    let n: [u8; 4] = n.try_into().unwrap();
+                                    g.audio_seqs.push(u32::from_le_bytes(n));
+                                }
+                            }
                             Event::KeyframeRequest(_) => g.keyframe_requests += 1,
                             _ => {}
                         }
