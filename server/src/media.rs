@@ -220,6 +220,11 @@ impl Sessions {
             .is_some_and(|s| s.media.mode == MediaMode::Transform)
     }
 
+    /// The session's worker, if it runs.
+    fn running_worker(&self, session: &str) -> Option<&Worker> {
+        self.map.get(session)?.worker.as_ref()
+    }
+
     /// The session's worker, started on first use (`None` when it cannot start).
     fn worker(&mut self, session: &str) -> Option<&Worker> {
         let state = self.map.get_mut(session)?;
@@ -552,7 +557,7 @@ fn deliver(peers: &mut [Peer], publisher: usize, mid: Mid, frame: &OutFrame<'_>,
 /// A receiver of `session` wants a keyframe: the session's encoder makes one when it
 /// transforms, else the publisher is asked.
 fn keyframe_for(peers: &mut [Peer], sessions: &Sessions, session: &str, now: Instant) {
-    if let Some(worker) = sessions.map.get(session).and_then(|s| s.worker.as_ref()) {
+    if let Some(worker) = sessions.running_worker(session) {
         worker.force_keyframe();
     } else if let Some(p) = publisher_index(peers, session) {
         peers[p].request_video_keyframes(now);
@@ -580,6 +585,11 @@ fn propagate(peers: &mut [Peer], sessions: &mut Sessions, work: Propagate) {
                     }
                 }
                 if stalled {
+                    if kind == MediaKind::Video {
+                        if let Some(w) = sessions.running_worker(&publisher.session) {
+                            w.mark_gap();
+                        }
+                    }
                     return;
                 }
             }

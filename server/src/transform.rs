@@ -411,6 +411,12 @@ impl Worker {
         self.shared.wake.notify_one();
     }
 
+    /// Frames were dropped before reaching the worker (an injected stall): the decoder
+    /// waits for a keyframe.
+    pub fn mark_gap(&self) {
+        self.shared.queue().gap = true;
+    }
+
     /// The next encoded frame is a keyframe (a receiver asked, or a viewer joined).
     pub fn force_keyframe(&self) {
         self.shared.force_keyframe.store(true, Ordering::Relaxed);

@@ -400,6 +400,51 @@ async fn a_slow_model_delays_its_own_session_only_and_metrics_measure_it() {
 }
 
 #[tokio::test]
+async fn after_a_stall_the_decoder_asks_for_a_keyframe_and_frames_are_clean_again() {
+    let srv = server().await;
+    let extra = "&media_mode=transform&fault_stall_after_ms=800&fault_stall_ms=700";
+    let mut ws = session(srv.http_addr, extra).await;
+    expect_session_id(&mut ws).await;
+    let mut client = publish(&mut ws).await;
+    let _messages = collect(ws);
+    let mut camera = Camera::new(true);
+    let got = Mutex::new(Received::default());
+    let mut source = |n: u32, key: bool| camera.frame(n, key);
+    let src: VideoSource = &mut source;
+    client
+        .drive(Duration::from_millis(3000), FRAME_INTERVAL, Some(src), &got)
+        .await;
+    let got = got.into_inner().unwrap();
+    let (shown, failed) = decode_all(&got.video);
+    let gap = shown.windows(2).map(|w| w[1].at - w[0].at).max().unwrap();
+    let after = shown
+        .windows(2)
+        .position(|w| w[1].at - w[0].at == gap)
+        .unwrap()
+        + 1;
+    let clean = shown[after..]
+        .iter()
+        .filter(|s| classify(s).is_some_and(|(_, plain, _)| plain < 12.0))
+        .count();
+    eprintln!(
+        "{} decoded ({failed} undecodable), longest gap {gap:?}, {clean} of {} clean after it, {} keyframe requests",
+        shown.len(),
+        shown.len() - after,
+        got.keyframe_requests
+    );
+    assert_eq!(failed, 0);
+    assert!(gap >= Duration::from_millis(600), "{gap:?}");
+    assert!(got.keyframe_requests >= 1);
+    assert!(shown.len() - after >= 15);
+    assert_eq!(
+        clean,
+        shown.len() - after,
+        "every frame after the stall is right"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn echo_mode_stays_byte_exact_on_a_transform_server() {
     let srv = server_with(|c| c.media_mode = MediaMode::Transform).await;
     let mut ws = session(srv.http_addr, "&media_mode=echo").await;
