@@ -50,8 +50,9 @@ impl Default for Config {
 
 /// The usage text printed by `--help`.
 pub const USAGE: &str = "\
-realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo
-and fan-out with str0m, fault injection, IVS stage emulation)
+realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo or
+VP8 transform and fan-out with str0m, fault injection, network impairment, IVS stage
+emulation)
 
 USAGE:
     realtime-reference-server [OPTIONS]

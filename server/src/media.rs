@@ -594,7 +594,8 @@ fn propagate(peers: &mut [Peer], sessions: &mut Sessions, work: Propagate) {
                 }
             }
             // Transform mode: VP8 video goes to the session's worker; its output comes back
-            // as a `WorkerEvent`. Other codecs and audio pass unchanged.
+            // as a `WorkerEvent`. Other codecs and audio (and everything, should the worker
+            // fail to start) pass unchanged.
             if kind == MediaKind::Video
                 && data.params.spec().codec == Codec::Vp8
                 && sessions.transforms(&publisher.session)
@@ -608,8 +609,8 @@ fn propagate(peers: &mut [Peer], sessions: &mut Sessions, work: Propagate) {
                         contiguous: data.contiguous,
                         data: data.data.clone(),
                     });
+                    return;
                 }
-                return;
             }
             deliver(peers, i, data.mid, &OutFrame::echo(kind, &data), now);
         }
