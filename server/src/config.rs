@@ -1,6 +1,7 @@
 //! Command-line configuration of the reference server (hand-rolled: a few flags do not need
 //! a parser crate).
 
+use crate::transform::MediaMode;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ pub struct Config {
     pub vendor: Option<PathBuf>,
     /// The `Content-Security-Policy` of HTML responses; `None` sends none.
     pub csp: Option<String>,
+    /// What sessions do with media unless their `media_mode` says otherwise.
+    pub media_mode: MediaMode,
 }
 
 /// The default `Content-Security-Policy` of HTML pages: scripts from this server only (and
@@ -40,14 +43,16 @@ impl Default for Config {
             api_keys: None,
             vendor: None,
             csp: Some(DEFAULT_CSP.to_string()),
+            media_mode: MediaMode::Echo,
         }
     }
 }
 
 /// The usage text printed by `--help`.
 pub const USAGE: &str = "\
-realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo
-and fan-out with str0m, fault injection, IVS stage emulation)
+realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo or
+VP8 transform and fan-out with str0m, fault injection, network impairment, IVS stage
+emulation)
 
 USAGE:
     realtime-reference-server [OPTIONS]
@@ -63,6 +68,9 @@ OPTIONS:
     --csp POLICY        Content-Security-Policy header of HTML responses [default: a strict
                         policy, see server/README.md]
     --no-csp            send no Content-Security-Policy header
+    --media-mode MODE   echo (media back unchanged) or transform (VP8 decoded, restyled by
+                        the prompt, re-encoded); a session's media_mode overrides it
+                        [default: echo]
     -h, --help          print this help
 
 Always served: /ivs-emulator.js (classic script defining the global IVSBroadcastClient)
@@ -111,7 +119,14 @@ impl Config {
             };
             if !matches!(
                 flag.as_str(),
-                "--host" | "--port" | "--www" | "--pkg" | "--api-keys" | "--vendor" | "--csp"
+                "--host"
+                    | "--port"
+                    | "--www"
+                    | "--pkg"
+                    | "--api-keys"
+                    | "--vendor"
+                    | "--csp"
+                    | "--media-mode"
             ) {
                 return Err(format!("unknown argument `{arg}` (try --help)"));
             }
@@ -135,6 +150,7 @@ impl Config {
                 "--www" => config.www = PathBuf::from(value),
                 "--pkg" => config.pkg = PathBuf::from(value),
                 "--vendor" => config.vendor = Some(PathBuf::from(value)),
+                "--media-mode" => config.media_mode = MediaMode::parse("--media-mode", &value)?,
                 "--csp" => {
                     if value.trim().is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
                         return Err(
@@ -184,6 +200,19 @@ mod tests {
         assert!(!c.accepts_key(None));
         assert_eq!(c.vendor, None);
         assert_eq!(c.csp.as_deref(), Some(DEFAULT_CSP));
+    }
+
+    #[test]
+    fn media_mode() {
+        assert_eq!(run(&[]).media_mode, MediaMode::Echo);
+        assert_eq!(
+            run(&["--media-mode", "transform"]).media_mode,
+            MediaMode::Transform
+        );
+        assert_eq!(run(&["--media-mode=echo"]).media_mode, MediaMode::Echo);
+        assert!(Config::parse_args(["--media-mode", "model"])
+            .unwrap_err()
+            .contains("--media-mode"));
     }
 
     #[test]

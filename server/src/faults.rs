@@ -1,6 +1,10 @@
 //! Fault injection, chosen per session with query parameters on the session URL. Every
-//! fault is off unless its parameter is present; `server/README.md` lists them.
+//! fault is off unless its parameter is present; `server/README.md` lists them. The media
+//! parameters (`media_mode`, `model_delay_ms`, `model_jitter_ms`, `net_*`) are read here
+//! too, with the same strictness.
 
+use crate::impair::NetImpairment;
+use crate::transform::MediaMode;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -80,8 +84,28 @@ impl std::fmt::Display for IvsFault {
     }
 }
 
+/// How a session's media is processed and carried.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MediaParams {
+    /// `media_mode=echo|transform`; `None`: the server's `--media-mode`.
+    pub mode: Option<MediaMode>,
+    /// `model_delay_ms=N`: transformed frames leave N ms after they are ready.
+    pub model_delay: Duration,
+    /// `model_jitter_ms=N`: plus a uniform draw in 0..=N ms per frame (order is kept).
+    pub model_jitter: Duration,
+    /// `net_delay_ms`, `net_jitter_ms`, `net_loss`, `net_rate_kbps`, `net_for_ms`.
+    pub net: Option<NetImpairment>,
+}
+
+impl MediaParams {
+    /// Whether a model delay or jitter was asked for.
+    pub fn has_model_delay(&self) -> bool {
+        !(self.model_delay.is_zero() && self.model_jitter.is_zero())
+    }
+}
+
 /// The faults of one session.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Faults {
     /// `fault_refuse=TEXT`: send `error` TEXT instead of `session_id`, then close.
     pub refuse: Option<String>,
@@ -96,13 +120,79 @@ pub struct Faults {
     pub stall: Option<StallFault>,
     /// `fault_ivs=no_stage_ready|disconnect_during_setup|no_server_streams|stage_error_after_ms:N`.
     pub ivs: Option<IvsFault>,
+    /// Media mode, model delay and network impairment.
+    pub media: MediaParams,
 }
 
 fn millis(name: &str, v: &str) -> Result<Duration, String> {
+    let kind = if name.starts_with("fault_") {
+        "fault parameter"
+    } else {
+        "parameter"
+    };
     v.trim()
         .parse::<u64>()
         .map(Duration::from_millis)
-        .map_err(|_| format!("invalid fault parameter {name}={v}: expected milliseconds"))
+        .map_err(|_| format!("invalid {kind} {name}={v}: expected milliseconds"))
+}
+
+/// Reads `media_mode`, `model_delay_ms`, `model_jitter_ms` and the `net_*` parameters;
+/// unknown `net_*` names and bad values are errors.
+fn media_params(query: &HashMap<String, String>) -> Result<MediaParams, String> {
+    let mut m = MediaParams::default();
+    let mut net = NetImpairment::default();
+    let mut impaired = false;
+    let mut net_for = false;
+    for (name, value) in query {
+        match name.as_str() {
+            "media_mode" => m.mode = Some(MediaMode::parse("media_mode", value)?),
+            "model_delay_ms" => m.model_delay = millis(name, value)?,
+            "model_jitter_ms" => m.model_jitter = millis(name, value)?,
+            "net_delay_ms" => net.delay = millis(name, value)?,
+            "net_jitter_ms" => net.jitter = millis(name, value)?,
+            "net_loss" => {
+                net.loss = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| (0.0..=1.0).contains(l))
+                    .ok_or_else(|| {
+                        format!("invalid parameter net_loss={value}: expected a number in 0..1")
+                    })?
+            }
+            "net_rate_kbps" => {
+                net.rate_kbps = Some(
+                    value
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|k| *k > 0)
+                        .ok_or_else(|| {
+                            format!(
+                                "invalid parameter net_rate_kbps={value}: expected kbit/s above 0"
+                            )
+                        })?,
+                )
+            }
+            "net_for_ms" => {
+                net.duration = Some(millis(name, value)?);
+                net_for = true;
+                continue;
+            }
+            other if other.starts_with("net_") => {
+                return Err(format!("unknown network parameter {other}"))
+            }
+            _ => continue,
+        }
+        impaired |= name.starts_with("net_");
+    }
+    if net_for && !impaired {
+        return Err(
+            "net_for_ms needs net_delay_ms, net_jitter_ms, net_loss or net_rate_kbps".into(),
+        );
+    }
+    m.net = impaired.then_some(net);
+    Ok(m)
 }
 
 impl Faults {
@@ -148,6 +238,7 @@ impl Faults {
             }),
             (Some(_), None) => return Err("fault_stall_after_ms needs fault_stall_ms".into()),
         };
+        f.media = media_params(query)?;
         Ok(f)
     }
 }
@@ -244,6 +335,65 @@ mod tests {
             ("fault_stall_after_ms", "10"),
         ] {
             assert!(Faults::from_query(&q(&[(k, v)])).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn media_parameters() {
+        let f = Faults::from_query(&q(&[
+            ("media_mode", "transform"),
+            ("model_delay_ms", "200"),
+            ("model_jitter_ms", "50"),
+            ("net_delay_ms", "80"),
+            ("net_jitter_ms", "10"),
+            ("net_loss", "0.25"),
+            ("net_rate_kbps", "800"),
+            ("net_for_ms", "3000"),
+            ("model", "mirage"),
+        ]))
+        .unwrap();
+        let m = f.media;
+        assert_eq!(m.mode, Some(MediaMode::Transform));
+        assert_eq!(m.model_delay, Duration::from_millis(200));
+        assert_eq!(m.model_jitter, Duration::from_millis(50));
+        assert!(m.has_model_delay());
+        assert_eq!(
+            m.net,
+            Some(NetImpairment {
+                delay: Duration::from_millis(80),
+                jitter: Duration::from_millis(10),
+                loss: 0.25,
+                rate_kbps: Some(800),
+                duration: Some(Duration::from_secs(3)),
+            })
+        );
+        let none = Faults::from_query(&q(&[("api_key", "k")])).unwrap().media;
+        assert_eq!(none, MediaParams::default());
+        assert!(!none.has_model_delay());
+        let echo = Faults::from_query(&q(&[("media_mode", "echo"), ("net_loss", "1")]))
+            .unwrap()
+            .media;
+        assert_eq!(echo.mode, Some(MediaMode::Echo));
+        assert_eq!(echo.net.map(|n| n.loss), Some(1.0));
+    }
+
+    #[test]
+    fn bad_media_parameters_are_errors() {
+        for (k, v) in [
+            ("media_mode", "transfrom"),
+            ("model_delay_ms", "slow"),
+            ("model_jitter_ms", "-5"),
+            ("net_delay_ms", "1.5"),
+            ("net_loss", "1.5"),
+            ("net_loss", "-0.1"),
+            ("net_loss", "most"),
+            ("net_rate_kbps", "0"),
+            ("net_rate_kbps", "fast"),
+            ("net_for_ms", "1000"),
+            ("net_typo", "1"),
+        ] {
+            let e = Faults::from_query(&q(&[(k, v)])).unwrap_err();
+            assert!(e.contains(k), "{k}={v}: {e}");
         }
     }
 

@@ -4,7 +4,9 @@
 //! * [`session`]: WebSocket sessions (`/v1/stream`, `/v1/stream-ivs`) and viewers
 //!   (`/subscribe/{sid}`), with [`faults`] injected per session.
 //! * [`media`]: one UDP socket and all str0m peer connections; the client's media is echoed
-//!   back unchanged and fanned out to viewers.
+//!   back unchanged, or transformed ([`transform`]: [`codec`] + [`effects`] on a worker
+//!   thread per session), and fanned out to viewers; [`impair`] delays, drops and
+//!   rate-limits a session's datagrams when asked.
 //! * [`stage`]: the emulated IVS stages (participants, tokens); [`stage_signal`]: the
 //!   WebSocket the browser-side stage emulator ([`emulator`], served at
 //!   `/ivs-emulator.js` and `/ivs-emulator.mjs`) joins, publishes and subscribes through.
@@ -13,16 +15,20 @@
 //! Everything binds to [`Config::host`] (127.0.0.1 by default) and the only ICE candidate
 //! advertised is that address: no STUN, no other interface.
 
+pub mod codec;
 pub mod config;
+pub mod effects;
 pub mod emulator;
 pub mod faults;
 mod ids;
+pub mod impair;
 pub mod media;
 pub mod meter;
 pub mod session;
 pub mod stage;
 pub mod stage_signal;
 pub mod telemetry;
+pub mod transform;
 
 pub use config::{Cli, Config, USAGE};
 

@@ -9,6 +9,7 @@ use crate::faults::{AckFault, Faults};
 use crate::media::{FrameRoute, MediaHandle, OpenPeer, PeerEvent, PeerId, Role};
 use crate::meter::{MediaCounters, Window};
 use crate::stage::SessionLink;
+use crate::transform::{self, MediaMode, SessionMedia};
 use crate::{AppState, SessionEntry};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use realtime_video_sdk::core::base64;
@@ -178,6 +179,8 @@ struct Session {
     peer: Option<PeerId>,
     pending_candidates: Vec<Candidate>,
     counters: Arc<MediaCounters>,
+    /// Media mode, look and probes, shared with the media task.
+    media: Arc<SessionMedia>,
     window: Window,
     generating_since: Option<Instant>,
     events_tx: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
@@ -220,6 +223,12 @@ pub async fn run(
         );
         return conn.refuse(text).await;
     }
+    let mode = faults.media.mode.unwrap_or(app.config.media_mode);
+    if mode == MediaMode::Echo && faults.media.has_model_delay() {
+        return conn
+            .refuse("model_delay_ms and model_jitter_ms need media_mode=transform")
+            .await;
+    }
 
     let sid = crate::ids::new_id("sess_");
     let (ended_tx, _) = watch::channel(false);
@@ -230,7 +239,10 @@ pub async fn run(
             ended: ended_tx,
         },
     );
-    tracing::info!(session = %sid, model = %model, transport = transport.as_str(), "session open");
+    tracing::info!(session = %sid, model = %model, transport = transport.as_str(), media = mode.as_str(), "session open");
+    let counters = Arc::new(MediaCounters::default());
+    let media = Arc::new(SessionMedia::new(mode, faults.media, counters.clone()));
+    app.media.register(&sid, media.clone());
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut s = Session {
@@ -240,7 +252,8 @@ pub async fn run(
         faults,
         peer: None,
         pending_candidates: Vec::new(),
-        counters: Arc::new(MediaCounters::default()),
+        counters,
+        media,
         window: Window::default(),
         generating_since: None,
         events_tx,
@@ -254,6 +267,7 @@ pub async fn run(
         app.media.close(peer);
     }
     app.stages.remove_session(&sid);
+    app.media.unregister(&sid);
     if let Some(entry) = app.sessions_lock().remove(&sid) {
         let _ = entry.ended.send(true);
     }
@@ -481,6 +495,9 @@ impl Session {
         match msg {
             ClientMessage::Prompt { prompt, .. } => {
                 let r = check_prompt(&prompt);
+                if r.is_ok() {
+                    self.media.set_prompt(&prompt);
+                }
                 self.log_ack("prompt", &r);
                 let ack = ServerMessage::PromptAck {
                     prompt,
@@ -494,10 +511,21 @@ impl Session {
             ClientMessage::SetImage {
                 image_data, prompt, ..
             } => {
-                let r = check_set_image(
-                    image_data.as_deref(),
-                    prompt.as_ref().and_then(|p| p.as_deref()),
-                );
+                let prompt = prompt.flatten().filter(|p| !p.trim().is_empty());
+                let mut r = check_set_image(image_data.as_deref(), prompt.as_deref());
+                // Transform mode uses the image: it must be a PNG or JPEG.
+                let mut tint = None;
+                if let (Ok(()), Some(data), MediaMode::Transform) =
+                    (&r, image_data, self.media.mode)
+                {
+                    match transform::image_tint(data).await {
+                        Ok(t) => tint = Some(t),
+                        Err(e) => r = Err(e),
+                    }
+                }
+                if r.is_ok() {
+                    self.media.set_image(tint, prompt.as_deref());
+                }
                 self.log_ack("set_image", &r);
                 let ack = ServerMessage::SetImageAck {
                     success: r.is_ok(),
@@ -521,10 +549,10 @@ impl Session {
                     }
                 }
             }
-            // The server cannot stamp a marker into encoded VP8 frames it only forwards, so a
-            // WebSocket latency probe gets no answer; E2E markers stamped by the client
-            // survive the echo untouched instead.
-            ClientMessage::LatencyProbe { .. } => {}
+            // Transform mode stamps `seq` into the next output frame. The echo forwards
+            // encoded frames and cannot stamp: there E2E markers stamped by the client
+            // survive untouched instead.
+            ClientMessage::LatencyProbe { seq, .. } => self.media.queue_probe(seq),
             ClientMessage::E2eLatencyReport {
                 avg_latency_ms,
                 delivery_rate,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::rtc::{collect, vp8_frame, Client, Received};
+use common::rtc::{collect, stage_negotiate, vp8_frame, Client, Received};
 use common::*;
 use realtime_reference_server::stage::participant_token;
 use serde_json::{json, Value};
@@ -312,21 +312,6 @@ async fn fault_stage_error_after_ms_tears_the_stage_down() {
         true
     );
     srv.stop().await;
-}
-
-/// Negotiates a publish or a subscription on a stage socket; returns the answer.
-async fn stage_negotiate(ws: &mut Ws, client: &mut Client, msg: Value) -> Value {
-    let target = msg
-        .get("participant_id")
-        .and_then(Value::as_str)
-        .unwrap_or("publish")
-        .to_string();
-    send(ws, msg).await;
-    let answer = expect_type(ws, "answer").await;
-    assert_eq!(answer["target"], target.as_str());
-    client.accept(answer["sdp"].as_str().unwrap());
-    expect_type(ws, "candidate").await;
-    answer
 }
 
 #[tokio::test]

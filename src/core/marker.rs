@@ -78,6 +78,13 @@ pub enum MarkerError {
         /// Frame height, pixels.
         height: usize,
     },
+    /// A plane's row stride is smaller than its width (planar YUV frames).
+    StrideTooSmall {
+        /// Bytes per row given.
+        stride: usize,
+        /// Pixels per row of the plane.
+        width: usize,
+    },
 }
 
 impl fmt::Display for MarkerError {
@@ -91,6 +98,9 @@ impl fmt::Display for MarkerError {
             }
             MarkerError::SizeOverflow { width, height } => {
                 write!(f, "frame {width}x{height} is too large to address")
+            }
+            MarkerError::StrideTooSmall { stride, width } => {
+                write!(f, "plane stride {stride} is smaller than its width {width}")
             }
         }
     }
@@ -287,6 +297,130 @@ pub fn gray_to_luma(v: u8, full_range: bool) -> u8 {
 
 /// Chroma value of gray (no color) in YUV.
 pub const NEUTRAL_CHROMA: u8 = 128;
+
+/// The bytes a plane of `rows` rows of `width` pixels at `stride` bytes per row must hold
+/// (the last row needs only `width` bytes).
+fn plane_len(stride: usize, width: usize, rows: usize) -> Result<usize, MarkerError> {
+    if stride < width {
+        return Err(MarkerError::StrideTooSmall { stride, width });
+    }
+    let overflow = MarkerError::SizeOverflow {
+        width,
+        height: rows,
+    };
+    stride
+        .checked_mul(rows.saturating_sub(1))
+        .and_then(|n| n.checked_add(width))
+        .ok_or(overflow)
+}
+
+/// Checks that a plane holds `rows` rows of `width` pixels at `stride`.
+fn check_plane(len: usize, stride: usize, width: usize, rows: usize) -> Result<(), MarkerError> {
+    let needed = plane_len(stride, width, rows)?;
+    if len < needed {
+        return Err(MarkerError::BufferTooShort { len, needed });
+    }
+    Ok(())
+}
+
+/// Reads the marker from the luma (Y) plane of a YUV frame: `height` rows of `stride`
+/// bytes, `width` pixels each. Bits are thresholded at the luma of gray [`THRESHOLD`]
+/// ([`gray_to_luma`]; `full_range` as there), then voted on exactly as [`read`] does.
+///
+/// A frame smaller than the strip, a stride below the width or a plane too short for the
+/// dimensions read as [`MarkerRead::NoMarker`].
+pub fn read_luma(
+    y: &[u8],
+    stride: usize,
+    width: usize,
+    height: usize,
+    full_range: bool,
+) -> MarkerRead {
+    if width < MARKER_WIDTH || height < MARKER_HEIGHT {
+        return MarkerRead::NoMarker;
+    }
+    if check_plane(y.len(), stride, width, height).is_err() {
+        return MarkerRead::NoMarker;
+    }
+    let threshold = gray_to_luma(THRESHOLD, full_range);
+    // The strip thresholded into an RGBA strip (255 / 0), so the vote is `read_strip`'s.
+    let mut strip = [0u8; STRIP_LEN];
+    let first = height - MARKER_HEIGHT;
+    for (r, out) in strip.chunks_exact_mut(ROW_BYTES).enumerate() {
+        let start = (first + r) * stride;
+        let Some(row) = y.get(start..start + MARKER_WIDTH) else {
+            return MarkerRead::NoMarker;
+        };
+        for (px, &luma) in out.chunks_exact_mut(BYTES_PER_PIXEL).zip(row) {
+            let v = if luma >= threshold { 255 } else { 0 };
+            px.copy_from_slice(&[v, v, v, 255]);
+        }
+    }
+    read_strip(&strip)
+}
+
+/// The writable planes of an I420 frame: luma at full resolution, U and V at half
+/// resolution in both directions (rounded up), each with its row stride in bytes.
+#[derive(Debug)]
+pub struct I420Planes<'a> {
+    /// Luma plane: `height` rows of `y_stride` bytes.
+    pub y: &'a mut [u8],
+    /// Bytes per luma row (at least `width`).
+    pub y_stride: usize,
+    /// U plane: `ceil(height / 2)` rows of `uv_stride` bytes.
+    pub u: &'a mut [u8],
+    /// V plane, laid out as U.
+    pub v: &'a mut [u8],
+    /// Bytes per chroma row (at least `ceil(width / 2)`).
+    pub uv_stride: usize,
+    /// Frame width, pixels.
+    pub width: usize,
+    /// Frame height, pixels.
+    pub height: usize,
+}
+
+/// Stamps `seq` into the bottom-left 24 × 4 pixels of an I420 frame: the strip's luma
+/// takes [`gray_to_luma`] of each bit's gray, and the chroma samples under the strip (x
+/// 0..12, the chroma rows that cover the last 4 luma rows) become [`NEUTRAL_CHROMA`], so
+/// the strip stays gray through re-encoding. Nothing else changes.
+///
+/// Fails (without touching the planes) when the frame is smaller than the strip, a stride
+/// is below its plane's width or a plane is too short for the dimensions.
+pub fn stamp_i420(planes: I420Planes<'_>, seq: u16, full_range: bool) -> Result<(), MarkerError> {
+    let I420Planes {
+        y,
+        y_stride,
+        u,
+        v,
+        uv_stride,
+        width,
+        height,
+    } = planes;
+    if width < MARKER_WIDTH || height < MARKER_HEIGHT {
+        return Err(MarkerError::FrameTooSmall { width, height });
+    }
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    check_plane(y.len(), y_stride, width, height)?;
+    check_plane(u.len(), uv_stride, cw, ch)?;
+    check_plane(v.len(), uv_stride, cw, ch)?;
+    let gray = strip_gray(seq).map(|g| gray_to_luma(g, full_range));
+    for row in height - MARKER_HEIGHT..height {
+        let start = row * y_stride;
+        if let Some(dst) = y.get_mut(start..start + MARKER_WIDTH) {
+            dst.copy_from_slice(&gray);
+        }
+    }
+    // Chroma rows (height - 4) / 2 ..= (height - 1) / 2 cover the strip's luma rows.
+    for row in (height - MARKER_HEIGHT) / 2..ch {
+        let start = row * uv_stride;
+        for plane in [&mut *u, &mut *v] {
+            if let Some(dst) = plane.get_mut(start..start + MARKER_WIDTH / 2) {
+                dst.fill(NEUTRAL_CHROMA);
+            }
+        }
+    }
+    Ok(())
+}
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
@@ -630,6 +764,27 @@ mod tests {
             }
 
             #[test]
+            fn luma_functions_never_panic(
+                bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+                stride in prop_oneof![0usize..80, any::<usize>()],
+                width in prop_oneof![0usize..64, any::<usize>()],
+                height in prop_oneof![0usize..64, any::<usize>()],
+            ) {
+                let _ = read_luma(&bytes, stride, width, height, false);
+                let (mut y, mut u, mut v) = (bytes.clone(), bytes.clone(), bytes.clone());
+                let planes = I420Planes {
+                    y: &mut y,
+                    y_stride: stride,
+                    u: &mut u,
+                    v: &mut v,
+                    uv_stride: stride / 2,
+                    width,
+                    height,
+                };
+                let _ = stamp_i420(planes, 7, true);
+            }
+
+            #[test]
             fn read_never_panics_on_fitting_random_frames((w, h, f) in random_frame()) {
                 let _ = read(&f, w, h);
             }
@@ -693,6 +848,171 @@ mod tests {
             let reds: Vec<u8> = s.chunks(4).take(MARKER_WIDTH).map(|p| p[0]).collect();
             assert_eq!(strip_gray(seq).to_vec(), reds, "seq {seq:#x}");
         }
+    }
+
+    /// An I420 frame as three planes with strides (`pad` extra bytes per row).
+    struct Yuv {
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+        w: usize,
+        h: usize,
+        pad: usize,
+    }
+
+    impl Yuv {
+        fn new(w: usize, h: usize, pad: usize) -> Yuv {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            Yuv {
+                y: vec![90; (w + pad) * h],
+                u: vec![40; (cw + pad) * ch],
+                v: vec![220; (cw + pad) * ch],
+                w,
+                h,
+                pad,
+            }
+        }
+
+        fn planes(&mut self) -> I420Planes<'_> {
+            I420Planes {
+                y: &mut self.y,
+                y_stride: self.w + self.pad,
+                u: &mut self.u,
+                v: &mut self.v,
+                uv_stride: self.w.div_ceil(2) + self.pad,
+                width: self.w,
+                height: self.h,
+            }
+        }
+
+        fn read(&self, full_range: bool) -> MarkerRead {
+            read_luma(&self.y, self.w + self.pad, self.w, self.h, full_range)
+        }
+    }
+
+    #[test]
+    fn i420_stamp_reads_back_and_touches_only_the_strip() {
+        for (w, h, pad) in [(64, 20, 0), (65, 21, 7), (24, 4, 0), (25, 5, 3)] {
+            for full_range in [false, true] {
+                let mut f = Yuv::new(w, h, pad);
+                let before = (f.y.clone(), f.u.clone(), f.v.clone());
+                stamp_i420(f.planes(), 0xBEEF, full_range).unwrap();
+                assert_eq!(f.read(full_range), MarkerRead::Seq(0xBEEF), "{w}x{h}+{pad}");
+                let gray = strip_gray(0xBEEF);
+                let ys = w + pad;
+                for row in 0..h {
+                    for x in 0..ys {
+                        let i = row * ys + x;
+                        if row >= h - MARKER_HEIGHT && x < MARKER_WIDTH {
+                            assert_eq!(f.y[i], gray_to_luma(gray[x], full_range));
+                        } else {
+                            assert_eq!(f.y[i], before.0[i], "luma ({x},{row}) untouched");
+                        }
+                    }
+                }
+                let cs = w.div_ceil(2) + pad;
+                for row in 0..h.div_ceil(2) {
+                    for x in 0..cs {
+                        let i = row * cs + x;
+                        let under = row >= (h - MARKER_HEIGHT) / 2 && x < MARKER_WIDTH / 2;
+                        let (u, v) = if under {
+                            (NEUTRAL_CHROMA, NEUTRAL_CHROMA)
+                        } else {
+                            (before.1[i], before.2[i])
+                        };
+                        assert_eq!((f.u[i], f.v[i]), (u, v), "chroma ({x},{row})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn luma_read_thresholds_and_votes_like_rgba() {
+        let mut f = Yuv::new(40, 8, 2);
+        assert_eq!(f.read(false), MarkerRead::NoMarker);
+        stamp_i420(f.planes(), 0x1234, false).unwrap();
+        // Codec noise of ±40 on limited-range luma keeps every bit.
+        let ys = 42;
+        for (k, row) in (4..8).enumerate() {
+            for x in 0..MARKER_WIDTH {
+                let i = row * ys + x;
+                let noise: i16 = if (x + k) % 2 == 0 { 40 } else { -40 };
+                f.y[i] = (i16::from(f.y[i]) + noise).clamp(0, 255) as u8;
+            }
+        }
+        assert_eq!(f.read(false), MarkerRead::Seq(0x1234));
+        // One row of garbage is outvoted; two disagreeing rows tie.
+        let mut f = Yuv::new(40, 8, 0);
+        stamp_i420(f.planes(), 0x1234, true).unwrap();
+        f.y[4 * 40 + 10] = 255 - f.y[4 * 40 + 10];
+        assert_eq!(f.read(true), MarkerRead::Seq(0x1234));
+        f.y[5 * 40 + 10] = 255 - f.y[5 * 40 + 10];
+        assert_eq!(f.read(true), MarkerRead::Corrupted);
+        for seq in [0u16, 1, 0x8000, 0xFFFF] {
+            let mut f = Yuv::new(30, 6, 1);
+            stamp_i420(f.planes(), seq, false).unwrap();
+            assert_eq!(f.read(false), MarkerRead::Seq(seq));
+        }
+    }
+
+    #[test]
+    fn i420_bad_geometry_is_an_error_and_writes_nothing() {
+        let mut f = Yuv::new(23, 8, 0);
+        assert_eq!(
+            stamp_i420(f.planes(), 1, false),
+            Err(MarkerError::FrameTooSmall {
+                width: 23,
+                height: 8
+            })
+        );
+        let mut f = Yuv::new(40, 8, 0);
+        let mut p = f.planes();
+        p.y_stride = 39;
+        assert_eq!(
+            stamp_i420(p, 1, false),
+            Err(MarkerError::StrideTooSmall {
+                stride: 39,
+                width: 40
+            })
+        );
+        let mut p = f.planes();
+        p.height = 9;
+        assert!(matches!(
+            stamp_i420(p, 1, false),
+            Err(MarkerError::BufferTooShort { .. })
+        ));
+        let mut short_v = Yuv::new(40, 8, 0);
+        short_v.v.pop();
+        assert!(matches!(
+            stamp_i420(short_v.planes(), 1, false),
+            Err(MarkerError::BufferTooShort { .. })
+        ));
+        assert!(
+            short_v.y.iter().all(|&b| b == 90),
+            "a failed stamp writes nothing"
+        );
+        let mut p = f.planes();
+        p.y_stride = usize::MAX;
+        assert!(matches!(
+            stamp_i420(p, 1, false),
+            Err(MarkerError::SizeOverflow { .. })
+        ));
+        assert_eq!(read_luma(&f.y, 40, 40, 9, false), MarkerRead::NoMarker);
+        assert_eq!(read_luma(&f.y, 30, 40, 8, false), MarkerRead::NoMarker);
+        assert_eq!(
+            read_luma(&f.y, usize::MAX, 40, 8, false),
+            MarkerRead::NoMarker
+        );
+        assert_eq!(read_luma(&[], 0, 0, 0, false), MarkerRead::NoMarker);
+        assert_eq!(
+            MarkerError::StrideTooSmall {
+                stride: 3,
+                width: 4
+            }
+            .to_string(),
+            "plane stride 3 is smaller than its width 4"
+        );
     }
 
     #[test]

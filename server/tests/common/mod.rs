@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod rtc;
+pub mod video;
 
 use futures_util::{SinkExt, StreamExt};
 use realtime_reference_server::{start, Config, RunningServer};
