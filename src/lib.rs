@@ -18,7 +18,9 @@ mod web;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod web_api {
-    pub use crate::web::client::{create_realtime_client, Models, RealTimeClient, RealtimeFactory};
+    pub use crate::web::api::{
+        create_decart_client, create_realtime_client, Models, RealTimeClient,
+    };
     pub use crate::web::latency::{
         self as latency, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath,
     };

@@ -200,7 +200,7 @@ async fn setup_fault_rejects(fault: &str, code_expected: &str, bound_ms: f64) {
     .err()
     .unwrap_or_else(|| panic!("connect with fault {fault} must fail"));
     let took = now() - start;
-    assert_eq!(code(&e), code_expected, "{fault}: {}", message(&e));
+    assert_eq!(detail(&e), code_expected, "{fault}: {}", why(&e));
     assert!(
         took < bound_ms,
         "{fault}: rejected after {took} ms, bound {bound_ms} ms"
@@ -211,7 +211,7 @@ async fn setup_fault_rejects(fault: &str, code_expected: &str, bound_ms: f64) {
 #[wasm_bindgen_test]
 async fn ivs_no_stage_ready_rejects_in_time() {
     // The SDK waits 15 s for ivs_stage_ready.
-    setup_fault_rejects("no_stage_ready", "TIMEOUT", 17_000.0).await;
+    setup_fault_rejects("no_stage_ready", "WEBRTC_TIMEOUT_ERROR", 17_000.0).await;
 }
 
 #[wasm_bindgen_test]
@@ -222,7 +222,7 @@ async fn ivs_stage_disconnect_during_setup_rejects_promptly() {
 #[wasm_bindgen_test]
 async fn ivs_no_server_streams_rejects_in_time() {
     // Joining plus receiving the output is bounded by 30 s.
-    setup_fault_rejects("no_server_streams", "TIMEOUT", 33_000.0).await;
+    setup_fault_rejects("no_server_streams", "WEBRTC_TIMEOUT_ERROR", 33_000.0).await;
 }
 
 #[wasm_bindgen_test]
@@ -257,12 +257,9 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
         set(&global, "IVSBroadcastClient", saved);
     }
     let e = r.err().expect("must fail");
-    assert_eq!(code(&e), "IVS_LOAD_FAILED", "{}", message(&e));
-    assert!(
-        message(&e).contains(&url),
-        "the error names the URL: {}",
-        message(&e)
-    );
+    assert_eq!(detail(&e), "IVS_LOAD_FAILED", "{}", why(&e));
+    assert_eq!(code(&e), "WEBRTC_SIGNALING_ERROR");
+    assert!(why(&e).contains(&url), "the error names the URL: {}", why(&e));
 
     // A module object that is not the SDK is refused, naming the option.
     let camera = fake_camera(false).await;

@@ -131,12 +131,8 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
         .is_some_and(|t| !t.is_empty()));
     assert!(entries.contains(&"join:".to_string()), "{entries:?}");
     // A clear error, within the stage bound (30 s) plus the setup before it.
-    assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
-    assert!(
-        message(&e).to_lowercase().contains("stage"),
-        "{}",
-        message(&e)
-    );
+    assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
+    assert!(why(&e).to_lowercase().contains("stage"), "{}", why(&e));
     assert!(took < 35_000.0, "connect took {took:.0} ms");
     // Nothing left behind: the stage was left, the signaling socket and any peer connection closed.
     let left = || {
@@ -182,7 +178,7 @@ async fn real_package_is_found_by_url() {
     .err()
     .expect("must fail to join");
     // Loaded (not IVS_LOAD_FAILED): the failure is the stage's.
-    assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
+    assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }

@@ -17,13 +17,13 @@ fn canvas(w: u32, h: u32) -> (HtmlCanvasElement, CanvasRenderingContext2d) {
     (c, ctx)
 }
 
-fn kind(v: &wasm_bindgen::JsValue) -> (String, Option<f64>) {
-    let k = js_sys::Reflect::get(v, &"kind".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
-    let s = js_sys::Reflect::get(v, &"seq".into()).unwrap().as_f64();
-    (k, s)
+/// `readMarker`'s answer: the sequence number, `-1` for none, `-2` for corrupted.
+fn kind(v: i32) -> (String, Option<f64>) {
+    match v {
+        -1 => ("none".into(), None),
+        -2 => ("corrupted".into(), None),
+        n => ("seq".into(), Some(f64::from(n))),
+    }
 }
 
 #[wasm_bindgen_test]
@@ -38,18 +38,18 @@ fn stamp_and_read_through_a_canvas() {
 
     for seq in [0u16, 1, 0x1234, 0x8000, 0xffff] {
         let img = ctx.get_image_data(0.0, 0.0, 320.0, 180.0).unwrap();
-        stamp_marker(&img, seq).unwrap();
+        stamp_marker(&img, u32::from(seq)).unwrap();
         ctx.put_image_data(&img, 0.0, 0.0).unwrap();
         // Read back from the canvas, not from the stamped buffer.
         let back = ctx.get_image_data(0.0, 0.0, 320.0, 180.0).unwrap();
         assert_eq!(
-            kind(&read_marker(&back)),
+            kind(read_marker(&back)),
             ("seq".to_string(), Some(f64::from(seq)))
         );
         // Reading only the 24x4 strip at the bottom-left gives the same answer.
         let strip = ctx.get_image_data(0.0, 176.0, 24.0, 4.0).unwrap();
         assert_eq!(
-            kind(&read_marker(&strip)),
+            kind(read_marker(&strip)),
             ("seq".to_string(), Some(f64::from(seq)))
         );
     }
@@ -61,7 +61,7 @@ fn unmarked_and_damaged_frames() {
     ctx.set_fill_style_str("#808080");
     ctx.fill_rect(0.0, 0.0, 64.0, 32.0);
     let img = ctx.get_image_data(0.0, 0.0, 64.0, 32.0).unwrap();
-    assert_eq!(kind(&read_marker(&img)).0, "none");
+    assert_eq!(kind(read_marker(&img)).0, "none");
 
     stamp_marker(&img, 0x00f0).unwrap();
     ctx.put_image_data(&img, 0.0, 0.0).unwrap();
@@ -76,10 +76,15 @@ fn unmarked_and_damaged_frames() {
     ctx.set_fill_style_str(if before > 128 { "#323232" } else { "#c8c8c8" });
     ctx.fill_rect(x, y, 1.0, 4.0);
     let back = ctx.get_image_data(0.0, 0.0, 64.0, 32.0).unwrap();
-    assert_eq!(kind(&read_marker(&back)).0, "corrupted");
+    assert_eq!(kind(read_marker(&back)).0, "corrupted");
 
     // Too small for a marker: an error, not a panic.
     let tiny = ctx.get_image_data(0.0, 0.0, 10.0, 2.0).unwrap();
     assert!(stamp_marker(&tiny, 1).is_err());
-    assert_eq!(kind(&read_marker(&tiny)).0, "none");
+    assert_eq!(kind(read_marker(&tiny)).0, "none");
+    // Not an image, or a sequence number out of range: answers, not panics.
+    assert_eq!(read_marker(&wasm_bindgen::JsValue::from_str("frame")), -1);
+    assert_eq!(read_marker(&js_sys::Object::new()), -1);
+    let img = ctx.get_image_data(0.0, 0.0, 64.0, 32.0).unwrap();
+    assert!(stamp_marker(&img, 70_000).is_err());
 }

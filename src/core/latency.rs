@@ -447,12 +447,13 @@ impl LatencyTracker {
         self.pending.len()
     }
 
-    /// Forgets every probe in flight without counting it lost, and returns how many there
-    /// were. For probes that could not have been read: stamped while no transport carried
-    /// them, or while nobody was reading the output (before reading starts, while
+    /// Forgets every probe in flight without counting it lost or sent, and returns how many
+    /// there were. For probes that could not have been read: stamped while no transport
+    /// carried them, or while nobody was reading the output (before reading starts, while
     /// reconnecting). A later read of a forgotten probe is ignored like an unknown one.
     pub fn clear_pending(&mut self) -> usize {
         let n = self.pending.len();
+        self.totals.sent = self.totals.sent.saturating_sub(n as u64);
         self.pending.clear();
         self.evicted.clear();
         n
@@ -1113,7 +1114,9 @@ mod tests {
             t.start_probe(1.0);
         }
         assert_eq!(t.totals().lost, 2, "two pushed out by the bound");
+        assert_eq!(t.totals().sent, 4);
         assert_eq!(t.clear_pending(), 2);
+        assert_eq!(t.totals().sent, 2, "forgotten probes do not count as sent");
         assert_eq!(t.pending_count(), 0);
         assert!(
             t.expire(120_000.0).is_empty(),

@@ -25,7 +25,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
-use web_sys::MediaStream;
+use web_sys::{EventTarget, MediaStream};
 
 /// The `realtime` object of a client: `connect` and `subscribe`.
 #[wasm_bindgen(skip_typescript)]
@@ -68,10 +68,10 @@ impl Realtime {
         let (client, logger) = (self.client.clone(), self.logger.clone());
         future_to_promise(async move {
             let key = client.api_key.clone();
-            let ctx = prepare(client, logger, stream, &options)
+            let (ctx, signal) = prepare(client, logger, stream, &options)
                 .await
                 .map_err(|e| reject(e, &key))?;
-            start(ctx, &options).await.map_err(|e| reject(e, &key))
+            start(ctx, signal).await.map_err(|e| reject(e, &key))
         })
     }
 
@@ -80,13 +80,22 @@ impl Realtime {
         let (client, logger) = (self.client.clone(), self.logger.clone());
         future_to_promise(async move {
             let key = client.api_key.clone();
-            let ctx = prepare_viewer(client, logger, &options).map_err(|e| reject(e, &key))?;
-            start(ctx, &options).await.map_err(|e| reject(e, &key))
+            let (ctx, signal) =
+                prepare_viewer(client, logger, &options).map_err(|e| reject(e, &key))?;
+            start(ctx, signal).await.map_err(|e| reject(e, &key))
         })
     }
 }
 
-async fn prepare(client: ClientOptions, logger: Logger, stream: JsValue, o: &JsValue) -> Result<Rc<Session>> {
+/// A session and its `signal` option.
+type Prepared = (Rc<Session>, Option<EventTarget>);
+
+async fn prepare(
+    client: ClientOptions,
+    logger: Logger,
+    stream: JsValue,
+    o: &JsValue,
+) -> Result<Prepared> {
     let input = connect_input(o)?;
     let stream = if is_nullish(&stream) {
         None
@@ -120,18 +129,17 @@ async fn prepare(client: ClientOptions, logger: Logger, stream: JsValue, o: &JsV
     let JsOptions {
         on_remote_stream,
         ivs_module,
-        ..
+        signal,
     } = input.js;
     let latency_video = input.latency_video;
     let customize_offer = input.customize_offer;
     let has_input = stream.is_some();
-    Ok(Rc::new_cyclic(|weak: &Weak<Session>| {
+    let ctx = Rc::new_cyclic(|weak: &Weak<Session>| {
         let latency = opts.latency.as_ref().map(|l| latency_session(l, weak));
         let published = publish(stream, avatar.as_ref(), latency.as_ref(), &logger);
-        let reads_latency = opts
-            .latency
-            .as_ref()
-            .is_some_and(|l| l.pixel_marker && (latency_video.is_some() || l.read_from_remote_stream));
+        let reads_latency = opts.latency.as_ref().is_some_and(|l| {
+            l.pixel_marker && (latency_video.is_some() || l.read_from_remote_stream)
+        });
         let publisher = Publisher {
             model: opts.model.clone(),
             transport: opts.transport,
@@ -139,7 +147,10 @@ async fn prepare(client: ClientOptions, logger: Logger, stream: JsValue, o: &JsV
             has_input,
             initial: InitialState {
                 image_b64,
-                prompt: opts.initial_prompt.as_ref().map(|p| (p.text.clone(), p.enhance)),
+                prompt: opts
+                    .initial_prompt
+                    .as_ref()
+                    .map(|p| (p.text.clone(), p.enhance)),
             },
             extra_query: opts.extra_query_params.clone(),
             latency_diagnostics: opts.latency.is_some(),
@@ -159,7 +170,8 @@ async fn prepare(client: ClientOptions, logger: Logger, stream: JsValue, o: &JsV
             logger,
             telemetry,
         )
-    }))
+    });
+    Ok((ctx, signal))
 }
 
 /// The stream to publish: the caller's (through the latency stamper when pixel markers are
@@ -188,8 +200,11 @@ fn publish(
 }
 
 /// Latency tracking that sends and emits through the session while it lives.
-fn latency_session(opts: &crate::core::options::LatencyOptions, ctx: &Weak<Session>) -> LatencySession {
-    let (w1, w2) = (ctx.clone(), ctx.clone());
+fn latency_session(
+    opts: &crate::core::options::LatencyOptions,
+    ctx: &Weak<Session>,
+) -> LatencySession {
+    let (w1, w2, w3) = (ctx.clone(), ctx.clone(), ctx.clone());
     LatencySession::new(
         opts,
         LatencyDeps {
@@ -203,19 +218,24 @@ fn latency_session(opts: &crate::core::options::LatencyOptions, ctx: &Weak<Sessi
                     ctx.events.emit(name, payload);
                 }
             }),
+            warn: Rc::new(move |text: &str| {
+                if let Some(ctx) = w3.upgrade() {
+                    ctx.logger.warn(text);
+                }
+            }),
         },
     )
 }
 
-fn prepare_viewer(client: ClientOptions, logger: Logger, o: &JsValue) -> Result<Rc<Session>> {
+fn prepare_viewer(client: ClientOptions, logger: Logger, o: &JsValue) -> Result<Prepared> {
     let input = subscribe_input(o)?;
     let token = SubscribeToken::decode_with(&input.opts.token, BROWSER)?;
     let JsOptions {
         on_remote_stream,
         ivs_module,
-        ..
+        signal,
     } = input.js;
-    Ok(Rc::new_cyclic(|weak| {
+    let ctx = Rc::new_cyclic(|weak| {
         Session::new(
             weak.clone(),
             client,
@@ -226,23 +246,27 @@ fn prepare_viewer(client: ClientOptions, logger: Logger, o: &JsValue) -> Result<
             logger,
             None,
         )
-    }))
+    });
+    Ok((ctx, signal))
 }
 
 /// Connects (the `signal` option abandons it), wires the page listeners, schedules the
 /// delivery of the events held while connecting, and returns the client.
-async fn start(ctx: Rc<Session>, options: &JsValue) -> Result<JsValue> {
-    let signal = get(options, "signal");
-    let _abort = (!is_nullish(&signal)).then(|| {
+async fn start(ctx: Rc<Session>, signal: Option<EventTarget>) -> Result<JsValue> {
+    let _abort = signal.map(|signal| {
         if get(&signal, "aborted").as_bool() == Some(true) {
             ctx.cancel.cancel();
         }
         let cancel = ctx.cancel.clone();
-        EventListener::once(&signal.unchecked_into::<web_sys::EventTarget>(), "abort", move |_| cancel.cancel())
+        EventListener::once(&signal, "abort", move |_| cancel.cancel())
     });
     let connected = or_cancel(Box::pin(session::connect(&ctx)), &ctx.cancel)
         .await
-        .unwrap_or_else(|| Err(SdkError::aborted("the connect was abandoned (the abort signal)")));
+        .unwrap_or_else(|| {
+            Err(SdkError::aborted(
+                "the connect was abandoned (the abort signal)",
+            ))
+        });
     if let Err(e) = connected {
         ctx.cancel.cancel();
         if let Some(l) = ctx.publisher().and_then(|p| p.latency.as_ref()) {
@@ -277,11 +301,20 @@ async fn start(ctx: Rc<Session>, options: &JsValue) -> Result<JsValue> {
     let client: JsValue = RealTimeClient { ctx }.into();
     bind_methods(
         &client,
-        &["set", "setPrompt", "setImage", "isConnected", "getConnectionState", "disconnect", "on", "off"],
+        &[
+            "set",
+            "setPrompt",
+            "setImage",
+            "isConnected",
+            "getConnectionState",
+            "disconnect",
+            "on",
+            "off",
+        ],
     );
     if avatar {
         if let Some(f) = crate::web::js::method(&client, "__playAudio") {
-            set(&client, "playAudio", &f.bind(&client));
+            set(&client, "playAudio", &f.bind0(&client));
         }
     }
     Ok(client)
@@ -351,9 +384,9 @@ async fn image_data(image: JsValue) -> Result<Option<String>> {
 impl RealTimeClient {
     /// `on(event, listener)`.
     pub fn on(&self, event: String, listener: JsValue) -> std::result::Result<(), JsValue> {
-        let f = listener.dyn_into::<Function>().map_err(|_| {
-            err_to_js(&SdkError::invalid_option("listener", "a function"), "")
-        })?;
+        let f = listener
+            .dyn_into::<Function>()
+            .map_err(|_| err_to_js(&SdkError::invalid_option("listener", "a function"), ""))?;
         self.ctx.events.on(event, f);
         Ok(())
     }
@@ -420,7 +453,11 @@ impl RealTimeClient {
             let r = async {
                 live(&ctx, "setImage")?;
                 let prompt = get(&options, "prompt");
-                let prompt = if is_nullish(&prompt) { None } else { Some(prompt_text(&prompt, "prompt")?) };
+                let prompt = if is_nullish(&prompt) {
+                    None
+                } else {
+                    Some(prompt_text(&prompt, "prompt")?)
+                };
                 let enhance = opt_bool(&options, "enhance", "enhance")?;
                 let timeout = get(&options, "timeout");
                 let timeout = if is_nullish(&timeout) {
@@ -430,7 +467,9 @@ impl RealTimeClient {
                         .as_f64()
                         .filter(|t| *t > 0.0 && *t <= 3_600_000.0)
                         .map(|t| t as u32)
-                        .ok_or_else(|| SdkError::invalid_option("timeout", "a number of ms above 0"))?
+                        .ok_or_else(|| {
+                            SdkError::invalid_option("timeout", "a number of ms above 0")
+                        })?
                 };
                 let image_data = image_data(image).await?;
                 live(&ctx, "setImage")?;
@@ -453,10 +492,18 @@ impl RealTimeClient {
             let r = async {
                 connected(&ctx, "set")?;
                 let prompt = get(&input, "prompt");
-                let prompt = if is_nullish(&prompt) { None } else { Some(prompt_text(&prompt, "prompt")?) };
-                let has_image = input.is_object() && js_sys::Reflect::has(&input, &"image".into()).unwrap_or(false);
+                let prompt = if is_nullish(&prompt) {
+                    None
+                } else {
+                    Some(prompt_text(&prompt, "prompt")?)
+                };
+                let has_image = input.is_object()
+                    && js_sys::Reflect::has(&input, &"image".into()).unwrap_or(false);
                 if prompt.is_none() && !has_image {
-                    return Err(SdkError::invalid_option("set", "an object with a non-empty `prompt` and/or an `image`"));
+                    return Err(SdkError::invalid_option(
+                        "set",
+                        "an object with a non-empty `prompt` and/or an `image`",
+                    ));
                 }
                 let enhance = opt_bool(&input, "enhance", "enhance")?.unwrap_or(true);
                 let image_data = image_data(get(&input, "image")).await?;
@@ -483,9 +530,12 @@ impl RealTimeClient {
                 None => Err(SdkError::not_connected("playAudio")),
                 Some(a) => or_cancel(Box::pin(a.play(audio)), &ctx.cancel)
                     .await
-                    .unwrap_or_else(|| Err(SdkError::aborted("disconnect() was called during playback"))),
+                    .unwrap_or_else(|| {
+                        Err(SdkError::aborted("disconnect() was called during playback"))
+                    }),
             };
-            r.map(JsValue::from).map_err(|e| err_to_js(&e, &ctx.client.api_key))
+            r.map(JsValue::from)
+                .map_err(|e| err_to_js(&e, &ctx.client.api_key))
         })
     }
 }
@@ -496,7 +546,7 @@ impl RealTimeClient {
 pub struct Models;
 
 fn frozen(v: JsValue) -> JsValue {
-    Object::freeze(v.unchecked_ref()).into()
+    Object::freeze(v.unchecked_ref::<Object>()).into()
 }
 
 #[wasm_bindgen(js_class = models)]
@@ -520,12 +570,18 @@ impl Models {
 
     /// `models.video(name)`: the HTTP half is out of scope.
     pub fn video(name: JsValue) -> std::result::Result<JsValue, JsValue> {
-        Err(err_to_js(&models::not_found(&name.as_string().unwrap_or_default()), ""))
+        Err(err_to_js(
+            &models::not_found(&name.as_string().unwrap_or_default()),
+            "",
+        ))
     }
 
     /// `models.image(name)`: the HTTP half is out of scope.
     pub fn image(name: JsValue) -> std::result::Result<JsValue, JsValue> {
-        Err(err_to_js(&models::not_found(&name.as_string().unwrap_or_default()), ""))
+        Err(err_to_js(
+            &models::not_found(&name.as_string().unwrap_or_default()),
+            "",
+        ))
     }
 }
 

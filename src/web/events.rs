@@ -42,7 +42,10 @@ impl Emitter {
             None => ls.retain(|(n, _)| n != name),
             Some(f) => {
                 let f = JsValue::from(f);
-                if let Some(i) = ls.iter().position(|(n, g)| n == name && JsValue::from(g) == f) {
+                if let Some(i) = ls
+                    .iter()
+                    .position(|(n, g)| n == name && JsValue::from(g) == f)
+                {
                     ls.remove(i);
                 }
             }
@@ -80,7 +83,10 @@ impl Emitter {
                 return;
             }
             if let Err(e) = f.call1(&JsValue::NULL, payload) {
-                self.logger.error(&crate::core::error::join(&["a `", name, "` listener threw"]), &e);
+                self.logger.error(
+                    &crate::core::error::join(&["a `", name, "` listener threw"]),
+                    &e,
+                );
             }
         }
     }

@@ -16,7 +16,12 @@ pub async fn to_base64(image: JsValue) -> Result<String> {
             ImageString::DataUrl(b) | ImageString::Base64(b) => Ok(b),
             ImageString::Url(url) => {
                 let failed = "the image could not be fetched";
-                let resp = await_js(window()?.fetch_with_str(&url), ErrorCode::NetworkError, failed).await?;
+                let resp = await_js(
+                    window()?.fetch_with_str(&url),
+                    ErrorCode::NetworkError,
+                    failed,
+                )
+                .await?;
                 let resp: web_sys::Response = resp.unchecked_into();
                 if !resp.ok() {
                     return Err(SdkError::new(
@@ -27,7 +32,9 @@ pub async fn to_base64(image: JsValue) -> Result<String> {
                         ]),
                     ));
                 }
-                let blob = resp.blob().map_err(|e| from_js(ErrorCode::NetworkError, failed, &e))?;
+                let blob = resp
+                    .blob()
+                    .map_err(|e| from_js(ErrorCode::NetworkError, failed, &e))?;
                 let blob = await_js(blob, ErrorCode::NetworkError, failed).await?;
                 blob_to_base64(blob.unchecked_into()).await
             }
@@ -43,7 +50,12 @@ pub async fn to_base64(image: JsValue) -> Result<String> {
 }
 
 async fn blob_to_base64(blob: Blob) -> Result<String> {
-    let buf = await_js(blob.array_buffer(), ErrorCode::ImageError, "the image could not be read").await?;
+    let buf = await_js(
+        blob.array_buffer(),
+        ErrorCode::ImageError,
+        "the image could not be read",
+    )
+    .await?;
     let bytes = js_sys::Uint8Array::new(&buf).to_vec();
     if bytes.is_empty() {
         return Err(SdkError::new(ErrorCode::ImageError, "the image is empty"));

@@ -54,7 +54,7 @@ pub fn is_nullish(v: &JsValue) -> bool {
 pub fn bind_methods(o: &JsValue, names: &[&str]) {
     for name in names {
         if let Some(f) = method(o, name) {
-            set(o, name, &f.bind(o));
+            set(o, name, &f.bind0(o));
         }
     }
 }
@@ -92,7 +92,8 @@ fn is_plain_object(v: &JsValue) -> bool {
         return false;
     }
     let proto = Object::get_prototype_of(v);
-    proto.is_null() || JsValue::from(proto) == JsValue::from(Object::get_prototype_of(&Object::new()))
+    proto.is_null()
+        || JsValue::from(proto) == JsValue::from(Object::get_prototype_of(&Object::new()))
 }
 
 fn walk(v: &JsValue, skip: &[&str], depth: usize) -> Json {
@@ -122,7 +123,7 @@ fn walk(v: &JsValue, skip: &[&str], depth: usize) -> Json {
     if !is_plain_object(v) {
         return Json::Opaque;
     }
-    let keys = Object::keys(v.unchecked_ref());
+    let keys = Object::keys(v.unchecked_ref::<Object>());
     let mut members = Vec::with_capacity(keys.length() as usize);
     for key in keys.iter() {
         let Some(k) = key.as_string() else { continue };
@@ -144,11 +145,7 @@ fn walk(v: &JsValue, skip: &[&str], depth: usize) -> Json {
 /// The browser's `JSON`, as the core's text codec: no text parser and no float formatting in
 /// the wasm.
 pub const BROWSER: TextCodec = TextCodec {
-    parse: |text| {
-        js_sys::JSON::parse(text)
-            .ok()
-            .map(|v| to_json(&v, &[]))
-    },
+    parse: |text| js_sys::JSON::parse(text).ok().map(|v| to_json(&v, &[])),
     write: |v| {
         js_sys::JSON::stringify(&to_js(v))
             .ok()
@@ -210,5 +207,6 @@ pub fn perf_now() -> f64 {
 
 /// The `Window`, or an `INTERNAL` error outside a window (a worker).
 pub fn window() -> Result<web_sys::Window> {
-    web_sys::window().ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window (the SDK runs on a page)"))
+    web_sys::window()
+        .ok_or_else(|| SdkError::new(ErrorCode::Internal, "no window (the SDK runs on a page)"))
 }

@@ -59,7 +59,9 @@ fn data(o: &JsValue) -> Json {
                 for (name, p) in params.iter_mut() {
                     if let Json::Num(_) = p {
                         let n = js_sys::Number::from(get(&query, name));
-                        if let Some(text) = n.to_string(10).ok().and_then(|s| s.as_string()) {
+                        if let Some(text) =
+                            n.to_string_with_radix(10).ok().and_then(|s| s.as_string())
+                        {
                             *p = Json::Str(text);
                         }
                     }
@@ -81,8 +83,14 @@ fn function(o: &JsValue, key: &str, expected: &str) -> Result<Option<Function>> 
 }
 
 fn js_options(o: &JsValue) -> Result<JsOptions> {
-    let on_remote_stream = function(o, "onRemoteStream", "a function (stream: MediaStream) => void")?
-        .ok_or_else(|| SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void"))?;
+    let on_remote_stream = function(
+        o,
+        "onRemoteStream",
+        "a function (stream: MediaStream) => void",
+    )?
+    .ok_or_else(|| {
+        SdkError::invalid_option("onRemoteStream", "a function (stream: MediaStream) => void")
+    })?;
     let ivs_module = get(o, "ivsModule");
     let ivs_module = if is_nullish(&ivs_module) {
         None
@@ -132,7 +140,11 @@ pub fn connect_input(o: &JsValue) -> Result<ConnectInput> {
     Ok(ConnectInput {
         opts,
         js: js_options(o)?,
-        customize_offer: function(o, "customizeOffer", "a function (offer) => void | Promise<void>")?,
+        customize_offer: function(
+            o,
+            "customizeOffer",
+            "a function (offer) => void | Promise<void>",
+        )?,
         image: (!is_nullish(&image)).then_some(image),
         latency_video,
     })

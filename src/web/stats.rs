@@ -6,7 +6,9 @@
 
 use crate::core::json::Json;
 use crate::core::protocol::MetricsReport;
-use crate::core::stats::{entries_from_json, merge_reports, StallDetector, StatsEntry, StatsParser};
+use crate::core::stats::{
+    entries_from_json, merge_reports, StallDetector, StatsEntry, StatsParser,
+};
 use crate::web::js::{now_ms, sleep, to_json};
 use crate::web::session::Session;
 use crate::web::transport::Connection;
@@ -59,7 +61,10 @@ fn report_entries(report: &JsValue) -> Vec<StatsEntry> {
 
 /// One `getStats()` report of a peer connection.
 pub async fn pc_entries(pc: &RtcPeerConnection) -> Option<Vec<StatsEntry>> {
-    JsFuture::from(pc.get_stats()).await.ok().map(|r| report_entries(&r))
+    JsFuture::from(pc.get_stats())
+        .await
+        .ok()
+        .map(|r| report_entries(&r))
 }
 
 /// One report of a connection: `getStats()`, or every stage stream's `requestRTCStats()`
@@ -95,7 +100,8 @@ fn needed(ctx: &Session) -> bool {
 
 /// Polls the connection's stats while it lives (a new connection restarts the deltas).
 pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
-    let (weak_ctx, weak_conn, cancel) = (Rc::downgrade(ctx), Rc::downgrade(conn), conn.cancel.clone());
+    let (weak_ctx, weak_conn, cancel) =
+        (Rc::downgrade(ctx), Rc::downgrade(conn), conn.cancel.clone());
     let interval = ctx.common.stats_interval_ms as u32;
     spawn_local(async move {
         let mut parser = StatsParser::new();
@@ -105,8 +111,12 @@ pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
             if !wanted {
                 continue;
             }
-            let Some(entries) = collect(&weak_conn).await else { continue };
-            let Some(ctx) = weak_ctx.upgrade() else { return };
+            let Some(entries) = collect(&weak_conn).await else {
+                continue;
+            };
+            let Some(ctx) = weak_ctx.upgrade() else {
+                return;
+            };
             if cancel.is_cancelled() || ctx.cancel.is_cancelled() {
                 return;
             }
@@ -120,7 +130,10 @@ pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
                 let changed = ctx.stats.last_pair.borrow().as_deref() != Some(pair.id.as_str());
                 if changed && pair.ends().is_some() {
                     ctx.stats.pair_reported(&pair.id);
-                    ctx.diagnostic("selectedCandidatePair", crate::core::stats::pair_diagnostic(pair));
+                    ctx.diagnostic(
+                        "selectedCandidatePair",
+                        crate::core::stats::pair_diagnostic(pair),
+                    );
                 }
             }
             if let Some(t) = &ctx.telemetry {

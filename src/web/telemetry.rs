@@ -104,11 +104,12 @@ impl Telemetry {
         };
         cancel.cancel();
         let tags = self.0.tags.borrow().clone();
-        let body = self
-            .0
-            .buffer
-            .borrow_mut()
-            .take_final_body(&tags, now_ms(), KEEPALIVE_MAX_BYTES, BROWSER);
+        let body = self.0.buffer.borrow_mut().take_final_body(
+            &tags,
+            now_ms(),
+            KEEPALIVE_MAX_BYTES,
+            BROWSER,
+        );
         if let Some(body) = body {
             if let Some(p) = request(&self.0, &body, true) {
                 // Awaited only so that a rejection is handled, not reported as unhandled.
@@ -122,9 +123,14 @@ impl Telemetry {
 
 /// Sends everything buffered, one request per batch.
 async fn flush(inner: Rc<Inner>, tags: Tags) {
-    let bodies = inner.buffer.borrow_mut().take_bodies(&tags, now_ms(), BROWSER);
+    let bodies = inner
+        .buffer
+        .borrow_mut()
+        .take_bodies(&tags, now_ms(), BROWSER);
     for body in bodies {
-        let Some(p) = request(&inner, &body, false) else { return };
+        let Some(p) = request(&inner, &body, false) else {
+            return;
+        };
         let status = JsFuture::from(p)
             .await
             .ok()
@@ -135,7 +141,9 @@ async fn flush(inner: Rc<Inner>, tags: Tags) {
                 "telemetry was refused: HTTP ",
                 &crate::core::error::int(s as u64),
             ])),
-            None => inner.logger.debug("telemetry could not be sent (network error)"),
+            None => inner
+                .logger
+                .debug("telemetry could not be sent (network error)"),
         }
     }
 }

@@ -73,6 +73,16 @@ pub fn code(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("<no code: {e:?}>"))
 }
 
+/// The most specific code of a rejected promise / thrown error (`detailCode`).
+pub fn detail(e: &JsValue) -> String {
+    get(e, "detailCode").as_string().unwrap_or_else(|| format!("<no detailCode: {e:?}>"))
+}
+
+/// The message and the cause's message, for assertion texts.
+pub fn why(e: &JsValue) -> String {
+    format!("{} ({})", message(e), message(&get(e, "cause")))
+}
+
 pub fn message(e: &JsValue) -> String {
     get(e, "message").as_string().unwrap_or_default()
 }
@@ -195,13 +205,13 @@ impl RemoteStream {
     }
 }
 
+/// `createDecartClient({realtimeBaseUrl, apiKey}).realtime`, against the test server.
 pub fn factory(api_key: &str) -> JsValue {
     let o = Object::new();
-    set(&o, "baseUrl", base_url());
+    set(&o, "realtimeBaseUrl", base_url());
     set(&o, "apiKey", api_key);
-    realtime_video_sdk::web_api::create_realtime_client(o.into())
-        .map(JsValue::from)
-        .expect("factory")
+    let client = realtime_video_sdk::web_api::create_decart_client(o.into()).expect("client");
+    get(&client, "realtime")
 }
 
 /// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the

@@ -9,14 +9,14 @@
 
 use super::frames::{FrameTicks, Tick, TickSource};
 use super::js::{self, VideoFrame};
-use super::or_cancel;
 use super::stamper::hidden_video;
 use crate::core::error::{ErrorCode, SdkError};
+use crate::core::json::{Json, Obj};
 use crate::core::latency::{LatencyTracker, ProbeOutcome};
 use crate::core::marker::{read_strip, MarkerRead, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN};
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
-use serde::Serialize;
+use crate::web::js::or_cancel;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -26,8 +26,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, Med
 
 /// The `requestVideoFrameCallback` metadata of the frame a probe was read from (W3C names),
 /// for cross-checks; the time fields are `performance.now()` ms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameInfo {
     /// The callback's `now` argument.
     pub callback_time: f64,
@@ -50,6 +49,21 @@ pub struct FrameInfo {
 }
 
 impl FrameInfo {
+    /// The metadata with its W3C names (`null` where the browser gave none).
+    pub fn to_json(&self) -> Json {
+        Obj::new()
+            .set("callbackTime", self.callback_time)
+            .set("presentedFrames", self.presented_frames)
+            .set("mediaTime", self.media_time)
+            .set("presentationTime", self.presentation_time)
+            .set("expectedDisplayTime", self.expected_display_time)
+            .set("captureTime", self.capture_time)
+            .set("receiveTime", self.receive_time)
+            .set("width", self.width)
+            .set("height", self.height)
+            .build()
+    }
+
     fn from_tick(tick: &Tick) -> Self {
         let m = &tick.metadata;
         let n = |k: &str| {
@@ -291,7 +305,7 @@ impl ProbeReader {
         let mut strip = strip;
         spawn_local(async move {
             loop {
-                let Some(Some(tick)) = or_cancel(ticks.next(), &c).await else {
+                let Some(Some(tick)) = or_cancel(Box::pin(ticks.next()), &c).await else {
                     break;
                 };
                 if c.is_cancelled() {

@@ -25,7 +25,6 @@ use super::frames::FrameTicks;
 use super::js::{
     self, CanvasTrack, StreamReader, StreamWriter, TrackGenerator, TrackProcessor, VideoFrame,
 };
-use super::or_cancel;
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::latency::LatencyTracker;
 use crate::core::marker::{
@@ -33,6 +32,7 @@ use crate::core::marker::{
 };
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
+use crate::web::js::or_cancel;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
@@ -536,7 +536,8 @@ fn start_processor(
         // The copy buffer of the in-format path; `None` in a `Some` slot means not tried yet.
         let mut in_format: Option<Option<js_sys::Uint8Array>> = Some(None);
         loop {
-            let Some(Ok(chunk)) = or_cancel(JsFuture::from(r.read()), &cancel).await else {
+            let Some(Ok(chunk)) = or_cancel(Box::pin(JsFuture::from(r.read())), &cancel).await
+            else {
                 break;
             };
             let done = js_sys::Reflect::get(&chunk, &"done".into())
@@ -598,7 +599,7 @@ fn start_processor(
                 },
             };
             // The generator takes ownership of a written frame (and closes it).
-            match or_cancel(JsFuture::from(w.write(&out)), &cancel).await {
+            match or_cancel(Box::pin(JsFuture::from(w.write(&out))), &cancel).await {
                 Some(Ok(_)) => counters.update(|s| s.frames_out += 1),
                 _ => break,
             }
@@ -669,7 +670,7 @@ fn start_canvas(
     spawn_local(async move {
         let mut ticks = FrameTicks::new(&v);
         loop {
-            let Some(Some(_tick)) = or_cancel(ticks.next(), &cancel).await else {
+            let Some(Some(_tick)) = or_cancel(Box::pin(ticks.next()), &cancel).await else {
                 break;
             };
             if cancel.is_cancelled() {

@@ -47,26 +47,42 @@ async fn with_retries(ctx: &Rc<Session>, dropped_at: Option<f64>) -> Result<Live
             return Err(SdkError::aborted("disconnect() was called"));
         }
         if dropped_at.is_some() {
-            ctx.diagnostic("reconnectAttempt", diagnostics::reconnect_attempt(retry + 1, max_attempts));
+            ctx.diagnostic(
+                "reconnectAttempt",
+                diagnostics::reconnect_attempt(retry + 1, max_attempts),
+            );
         }
         let r = or_cancel(Box::pin(attempt(ctx)), &ctx.cancel)
             .await
             .unwrap_or_else(|| {
-                Err(SdkError::aborted("the connect was abandoned (disconnect() or the abort signal)"))
+                Err(SdkError::aborted(
+                    "the connect was abandoned (disconnect() or the abort signal)",
+                ))
             });
         let error = r.as_ref().err().map(SdkError::public_message);
         if let Some(since) = dropped_at {
-            let d = diagnostics::reconnect(retry + 1, max_attempts, perf_now() - since, error.as_deref());
+            let d = diagnostics::reconnect(
+                retry + 1,
+                max_attempts,
+                perf_now() - since,
+                error.as_deref(),
+            );
             ctx.diagnostic("reconnect", d);
         }
         let e = match r {
             Ok(live) => {
-                ctx.logger.info(&join(&["connected over ", ctx.transport().as_str()]));
+                ctx.logger
+                    .info(&join(&["connected over ", ctx.transport().as_str()]));
                 return Ok(live);
             }
             Err(e) => e,
         };
-        ctx.logger.debug(&join(&["connect attempt failed: ", e.code.as_str(), " ", &e.message]));
+        ctx.logger.debug(&join(&[
+            "connect attempt failed: ",
+            e.code.as_str(),
+            " ",
+            &e.message,
+        ]));
         retry += 1;
         let Some(delay) = policy.next_delay(&e, retry) else {
             return Err(e);
@@ -107,7 +123,9 @@ async fn probe_until_up(ctx: &Session, ms: u32) {
 /// Content-Security-Policy that does not allow the host over HTTP this is always false and
 /// the backoff runs its course.
 async fn reachable(url: &str) -> bool {
-    let Ok(window) = js::window() else { return false };
+    let Ok(window) = js::window() else {
+        return false;
+    };
     let init = web_sys::RequestInit::new();
     init.set_method("HEAD");
     init.set_mode(web_sys::RequestMode::NoCors);
@@ -115,7 +133,11 @@ async fn reachable(url: &str) -> bool {
     let p = window.fetch_with_str_and_init(url, &init);
     let answered = wasm_bindgen_futures::JsFuture::from(p);
     matches!(
-        select(Box::pin(answered), gloo_timers::future::TimeoutFuture::new(1000)).await,
+        select(
+            Box::pin(answered),
+            gloo_timers::future::TimeoutFuture::new(1000)
+        )
+        .await,
         futures_util::future::Either::Left((Ok(_), _))
     )
 }
@@ -130,7 +152,12 @@ async fn run(ctx: &Rc<Session>, live: &mut Live) -> Ended {
     loop {
         let input = match or_cancel(Box::pin(live.next()), &ctx.cancel).await {
             Some(Some(i)) => i,
-            Some(None) => return Ended::Lost(SdkError::new(ErrorCode::WebsocketError, "the connection closed")),
+            Some(None) => {
+                return Ended::Lost(SdkError::new(
+                    ErrorCode::WebsocketError,
+                    "the connection closed",
+                ))
+            }
             None => return Ended::Cancelled,
         };
         if let Err(e) = handle(ctx, &live.conn, input, false).await {
@@ -157,7 +184,10 @@ async fn supervise(ctx: Rc<Session>, mut live: Live) {
             Ended::Cancelled => return,
             Ended::Lost(e) => e,
         };
-        ctx.acks.fail_all(&SdkError::new(ErrorCode::NotConnected, "the connection was lost"));
+        ctx.acks.fail_all(&SdkError::new(
+            ErrorCode::NotConnected,
+            "the connection was lost",
+        ));
         if ctx.cancel.is_cancelled() {
             return;
         }
@@ -167,7 +197,13 @@ async fn supervise(ctx: Rc<Session>, mut live: Live) {
             ctx.set_state(State::Disconnected);
             return;
         }
-        ctx.logger.warn(&join(&["connection lost (", lost.code.as_str(), "): ", &lost.message, "; reconnecting"]));
+        ctx.logger.warn(&join(&[
+            "connection lost (",
+            lost.code.as_str(),
+            "): ",
+            &lost.message,
+            "; reconnecting",
+        ]));
         ctx.set_state(State::Reconnecting);
         match with_retries(&ctx, Some(dropped_at)).await {
             Ok(l) => live = l,
@@ -184,7 +220,12 @@ async fn supervise(ctx: Rc<Session>, mut live: Live) {
 
 /// Handles one input in any phase. In `setup`, server messages are returned (the setup may
 /// be waiting for one); an error means the connection is over.
-pub async fn handle(ctx: &Rc<Session>, conn: &Rc<Connection>, input: Input, setup: bool) -> Result<Option<ServerMessage>> {
+pub async fn handle(
+    ctx: &Rc<Session>,
+    conn: &Rc<Connection>,
+    input: Input,
+    setup: bool,
+) -> Result<Option<ServerMessage>> {
     match input {
         Input::Ws(WsEvent::Open) => Ok(None),
         Input::Ws(WsEvent::Closed { code, reason }) => {
@@ -202,7 +243,8 @@ pub async fn handle(ctx: &Rc<Session>, conn: &Rc<Connection>, input: Input, setu
                 Some(Ok(Incoming::Message(m))) => on_message(ctx, conn, m, setup).await,
                 Some(Ok(Incoming::Unknown(_))) => Ok(None),
                 Some(Err(e)) => {
-                    ctx.logger.debug(&join(&["ignored a malformed message: ", &e.reason]));
+                    ctx.logger
+                        .debug(&join(&["ignored a malformed message: ", &e.reason]));
                     Ok(None)
                 }
                 None => {
@@ -216,18 +258,29 @@ pub async fn handle(ctx: &Rc<Session>, conn: &Rc<Connection>, input: Input, setu
     }
 }
 
-async fn on_message(ctx: &Rc<Session>, conn: &Rc<Connection>, m: ServerMessage, setup: bool) -> Result<Option<ServerMessage>> {
+async fn on_message(
+    ctx: &Rc<Session>,
+    conn: &Rc<Connection>,
+    m: ServerMessage,
+    setup: bool,
+) -> Result<Option<ServerMessage>> {
     match &m {
         ServerMessage::Ready
         | ServerMessage::Answer { .. }
         | ServerMessage::Offer { .. }
         | ServerMessage::IceCandidate { .. }
         | ServerMessage::TurnConfig { .. } => webrtc::on_signal(ctx, conn, &m, setup).await?,
-        ServerMessage::PromptAck { prompt, success, error } => {
+        ServerMessage::PromptAck {
+            prompt,
+            success,
+            error,
+        } => {
             let r = if *success {
                 Ok(())
             } else {
-                Err(SdkError::server(error.as_deref().unwrap_or("prompt refused")))
+                Err(SdkError::server(
+                    error.as_deref().unwrap_or("prompt refused"),
+                ))
             };
             ctx.acks.prompt_acked(prompt, r);
         }
@@ -235,7 +288,9 @@ async fn on_message(ctx: &Rc<Session>, conn: &Rc<Connection>, m: ServerMessage, 
             let r = if *success {
                 Ok(())
             } else {
-                Err(SdkError::server(error.as_deref().unwrap_or("image refused")))
+                Err(SdkError::server(
+                    error.as_deref().unwrap_or("image refused"),
+                ))
             };
             ctx.acks.image_acked(&r);
         }
@@ -253,10 +308,15 @@ async fn on_message(ctx: &Rc<Session>, conn: &Rc<Connection>, m: ServerMessage, 
             ctx.events.emit("generationTick", o.into());
         }
         ServerMessage::GenerationEnded { .. } | ServerMessage::IvsStageReady { .. } => {}
-        ServerMessage::SessionId { session_id, server_ip, server_port } => {
+        ServerMessage::SessionId {
+            session_id,
+            server_ip,
+            server_port,
+        } => {
             // One identity per connection: a second one is not trusted.
             if conn.has_session_id.replace(true) {
-                ctx.logger.warn("ignored a second session_id on the same connection");
+                ctx.logger
+                    .warn("ignored a second session_id on the same connection");
             } else {
                 let token = SubscribeToken {
                     sid: session_id.clone(),

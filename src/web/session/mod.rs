@@ -160,7 +160,9 @@ impl Acks {
     pub fn register(&self, m: &ClientMessage) -> oneshot::Receiver<Result<()>> {
         let (tx, rx) = oneshot::channel();
         match m {
-            ClientMessage::Prompt { prompt, .. } => self.prompts.borrow_mut().push((prompt.clone(), tx)),
+            ClientMessage::Prompt { prompt, .. } => {
+                self.prompts.borrow_mut().push((prompt.clone(), tx))
+            }
             _ => self.images.borrow_mut().push(tx),
         }
         rx
@@ -279,7 +281,9 @@ impl Session {
     /// sticky: a later `connected`/`connecting` leaves it as it is.
     pub fn set_state(&self, s: State) {
         let cur = self.state.get();
-        if cur == s || (cur == State::Generating && matches!(s, State::Connected | State::Connecting)) {
+        if cur == s
+            || (cur == State::Generating && matches!(s, State::Connected | State::Connecting))
+        {
             return;
         }
         self.state.set(s);
@@ -340,7 +344,13 @@ impl Session {
     /// The WebSocket URL of this session (publisher) or viewer.
     pub fn url(&self) -> String {
         match &self.role {
-            Role::Viewer(t) => urls::viewer_url(&self.client.base_url, &t.sid, &t.ip, t.port, &self.client.api_key),
+            Role::Viewer(t) => urls::viewer_url(
+                &self.client.base_url,
+                &t.sid,
+                &t.ip,
+                t.port,
+                &self.client.api_key,
+            ),
             Role::Publisher(p) => {
                 let ua = urls::user_agent(self.client.integration.as_deref());
                 let mut extra = p.extra_query.clone();
@@ -374,7 +384,10 @@ impl Session {
             &what,
             Box::pin(async {
                 rx.await.unwrap_or_else(|_| {
-                    Err(SdkError::new(ErrorCode::NotConnected, "the connection was lost"))
+                    Err(SdkError::new(
+                        ErrorCode::NotConnected,
+                        "the connection was lost",
+                    ))
                 })
             }),
         )

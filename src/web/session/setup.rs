@@ -19,7 +19,10 @@ use std::rc::Rc;
 pub async fn next_setup(ctx: &Rc<Session>, live: &mut Live) -> Result<Option<ServerMessage>> {
     match live.next().await {
         Some(input) => handle(ctx, &live.conn, input, true).await,
-        None => Err(SdkError::new(ErrorCode::WebsocketError, "the connection was closed")),
+        None => Err(SdkError::new(
+            ErrorCode::WebsocketError,
+            "the connection was closed",
+        )),
     }
 }
 
@@ -41,7 +44,10 @@ pub async fn attempt(ctx: &Rc<Session>) -> Result<Live> {
                             handle(ctx, &live.conn, other, true).await?;
                         }
                         None => {
-                            return Err(SdkError::new(ErrorCode::WebsocketError, "the WebSocket closed"))
+                            return Err(SdkError::new(
+                                ErrorCode::WebsocketError,
+                                "the WebSocket closed",
+                            ))
                         }
                     }
                 }
@@ -115,7 +121,13 @@ async fn initial_state(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
             next_setup(ctx, live).await?;
         }
     });
-    bounded(ACK_TIMEOUT_MS, "connection", "the initial state acknowledgement", wait).await?;
+    bounded(
+        ACK_TIMEOUT_MS,
+        "connection",
+        "the initial state acknowledgement",
+        wait,
+    )
+    .await?;
     ctx.phase(name, t, None, None);
     Ok(())
 }

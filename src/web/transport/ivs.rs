@@ -37,11 +37,22 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
                     }
                 }
             });
-            let (token, own) = bounded(WS_OPEN_TIMEOUT_MS, "connection", "waiting for ivs_stage_ready", wait).await?;
+            let (token, own) = bounded(
+                WS_OPEN_TIMEOUT_MS,
+                "connection",
+                "waiting for ivs_stage_ready",
+                wait,
+            )
+            .await?;
             let tracks = p
                 .stream
                 .as_ref()
-                .map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect())
+                .map(|s| {
+                    s.get_tracks()
+                        .iter()
+                        .filter_map(|t| t.dyn_into().ok())
+                        .collect()
+                })
                 .unwrap_or_default();
             (
                 token,
@@ -86,7 +97,9 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
     let tx = conn.tx.clone();
     spawn_local(async move {
         if let Err(e) = JsFuture::from(joined).await {
-            let _ = tx.unbounded_send(Input::Stage(StageInput::JoinFailed(ivs_sdk::join_error(&e))));
+            let _ = tx.unbounded_send(Input::Stage(StageInput::JoinFailed(ivs_sdk::join_error(
+                &e,
+            ))));
         }
     });
     let join_up = Box::pin(async {
@@ -97,7 +110,13 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
             next_setup(ctx, live).await?;
         }
     });
-    bounded(MEDIA_TIMEOUT_MS, "connection", "joining the IVS stage and receiving the output", join_up).await?;
+    bounded(
+        MEDIA_TIMEOUT_MS,
+        "connection",
+        "joining the IVS stage and receiving the output",
+        join_up,
+    )
+    .await?;
     let steps = Obj::new()
         .set("stageToken", t1 - t0)
         .set("ivsSdk", t2 - t1)
@@ -109,16 +128,25 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
 
 /// `GET /v1/subscribe-ivs/{sid}` with the `x-api-key` header.
 async fn fetch_viewer_token(ctx: &Session, sid: &str) -> Result<IvsViewerToken> {
-    let headers = web_sys::Headers::new()
-        .map_err(|e| from_js(ErrorCode::Internal, "Headers failed", &e))?;
+    let headers =
+        web_sys::Headers::new().map_err(|e| from_js(ErrorCode::Internal, "Headers failed", &e))?;
     headers.set("x-api-key", &ctx.client.api_key).map_err(|e| {
-        from_js(ErrorCode::InvalidOptions, "the API key is not a valid header value", &e)
+        from_js(
+            ErrorCode::InvalidOptions,
+            "the API key is not a valid header value",
+            &e,
+        )
     })?;
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     let url = urls::ivs_viewer_token_url(&ctx.client.base_url, sid);
     let failed = "fetching the IVS viewer token failed";
-    let resp = await_js(window()?.fetch_with_str_and_init(&url, &init), ErrorCode::NetworkError, failed).await?;
+    let resp = await_js(
+        window()?.fetch_with_str_and_init(&url, &init),
+        ErrorCode::NetworkError,
+        failed,
+    )
+    .await?;
     let resp: web_sys::Response = resp.unchecked_into();
     let text = resp
         .text()
@@ -146,7 +174,12 @@ async fn fetch_viewer_token(ctx: &Session, sid: &str) -> Result<IvsViewerToken> 
     }
     json.as_ref()
         .and_then(|j| IvsViewerToken::from_json(j).ok())
-        .ok_or_else(|| SdkError::new(ErrorCode::ProtocolError, "the IVS viewer token answer is not valid"))
+        .ok_or_else(|| {
+            SdkError::new(
+                ErrorCode::ProtocolError,
+                "the IVS viewer token answer is not valid",
+            )
+        })
 }
 
 /// Handles a stage event: `connected` sends `ivs_joined` once; remote streams become the
@@ -202,7 +235,11 @@ pub fn on_stage(ctx: &Session, conn: &Connection, ev: StageInput) -> Result<()> 
             }
             Ok(())
         }
-        StageInput::Left(reason) => Err(stage_error(&join(&["left the IVS stage (reason: ", &reason, ")"]))),
+        StageInput::Left(reason) => Err(stage_error(&join(&[
+            "left the IVS stage (reason: ",
+            &reason,
+            ")",
+        ]))),
         StageInput::Error(e) => Err(stage_error(&join(&["IVS stage error: ", &e]))),
         StageInput::JoinFailed(e) => Err(e),
     }

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MediaStream, MediaStreamTrack};
+use web_sys::MediaStreamTrack;
 
 /// Bound for loading the SDK script, ms.
 pub const SDK_LOAD_TIMEOUT_MS: u32 = 15_000;
@@ -65,7 +65,12 @@ extern "C" {
 fn load_error(url: &str, why: &str) -> SdkError {
     SdkError::new(
         ErrorCode::IvsLoadFailed,
-        join(&["the IVS Web Broadcast SDK failed to load from ", url, ": ", why]),
+        join(&[
+            "the IVS Web Broadcast SDK failed to load from ",
+            url,
+            ": ",
+            why,
+        ]),
     )
 }
 
@@ -190,10 +195,7 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
         Either::Left((Err(_), _)) => Err(load_error(url, "the script element went away")),
         Either::Right(_) => {
             let _ = script.set_attribute(SCRIPT_MARK, "failed");
-            Err(load_error(
-                url,
-                "no answer within 15 s",
-            ))
+            Err(load_error(url, "no answer within 15 s"))
         }
     }
 }
@@ -557,16 +559,6 @@ impl StageConn {
             .filter_map(|p| p.dyn_into::<Promise>().ok())
             .collect()
     }
-}
-
-/// One MediaStream of the given tracks.
-pub fn stream_of(tracks: &[MediaStreamTrack]) -> Result<MediaStream> {
-    let s =
-        MediaStream::new().map_err(|e| from_js(ErrorCode::MediaError, "MediaStream failed", &e))?;
-    for t in tracks {
-        s.add_track(t);
-    }
-    Ok(s)
 }
 
 /// Describes a rejected `join()`.

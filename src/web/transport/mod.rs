@@ -20,11 +20,11 @@ use crate::web::session::Session;
 use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures_util::StreamExt;
 use ivs_sdk::{StageConn, StageInput};
+use peer::{PcEvent, PeerConn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use web_sys::{MediaStream, MediaStreamTrack};
-use peer::{PcEvent, PeerConn};
 use ws::{Ws, WsEvent};
 
 /// What a connection's browser objects report, in one channel.
@@ -127,7 +127,10 @@ impl Connection {
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         match &self.ws {
             Some(ws) => ws.send(m),
-            None => Err(SdkError::new(ErrorCode::NotConnected, "this connection has no signaling socket")),
+            None => Err(SdkError::new(
+                ErrorCode::NotConnected,
+                "this connection has no signaling socket",
+            )),
         }
     }
 

@@ -19,8 +19,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceConnectionState, RtcPeerConnection,
     RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpTransceiverDirection,
-    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
-    RtcTrackEvent,
+    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
 };
 
 /// What the peer connection reports.
@@ -101,7 +100,11 @@ impl PeerConn {
     ) -> Result<PeerConn> {
         let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers, relay))
             .map_err(|e| {
-                from_js(ErrorCode::SignalingError, "could not create the peer connection", &e)
+                from_js(
+                    ErrorCode::SignalingError,
+                    "could not create the peer connection",
+                    &e,
+                )
             })?;
         let recvonly = |kind: &str| {
             let init = RtcRtpTransceiverInit::new();
@@ -115,7 +118,12 @@ impl PeerConn {
             }
             Media::Publish { stream, avatar } => {
                 let tracks: Vec<MediaStreamTrack> = stream
-                    .map(|s| s.get_tracks().iter().filter_map(|t| t.dyn_into().ok()).collect())
+                    .map(|s| {
+                        s.get_tracks()
+                            .iter()
+                            .filter_map(|t| t.dyn_into().ok())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let mut sends_video = false;
                 if let Some(s) = stream {
@@ -251,7 +259,11 @@ impl PeerConn {
     /// Creates an offer (an ICE restart when `ice_restart`), adds the VP8 bitrate hints,
     /// lets `customize` edit it (it may return a promise), sets it as the local description
     /// and returns its SDP.
-    pub fn offer<'a>(&'a self, customize: Option<&'a Function>, ice_restart: bool) -> Task<'a, Result<String>> {
+    pub fn offer<'a>(
+        &'a self,
+        customize: Option<&'a Function>,
+        ice_restart: bool,
+    ) -> Task<'a, Result<String>> {
         Box::pin(async move {
             let options = Object::new();
             if ice_restart {
@@ -260,10 +272,14 @@ impl PeerConn {
             let p = method(&self.pc, "createOffer")
                 .and_then(|f| f.call1(&self.pc, &options).ok())
                 .and_then(|p| p.dyn_into::<Promise>().ok())
-                .ok_or_else(|| SdkError::new(ErrorCode::SignalingError, "createOffer is missing"))?;
+                .ok_or_else(|| {
+                    SdkError::new(ErrorCode::SignalingError, "createOffer is missing")
+                })?;
             let offer = await_js(p, ErrorCode::SignalingError, "createOffer failed").await?;
             let init = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
-            init.set_sdp(&sdp::set_vp8_bitrates(&get(&offer, "sdp").as_string().unwrap_or_default()));
+            init.set_sdp(&sdp::set_vp8_bitrates(
+                &get(&offer, "sdp").as_string().unwrap_or_default(),
+            ));
             if let Some(hook) = customize {
                 // The hook edits `offer.sdp` in place and may return a promise.
                 let r = hook
@@ -286,7 +302,11 @@ impl PeerConn {
     /// Sets the remote description, then adds the candidates that came before it.
     pub fn set_remote<'a>(&'a self, offer: bool, sdp_text: &'a str) -> Task<'a, Result<()>> {
         Box::pin(async move {
-            let init = RtcSessionDescriptionInit::new(if offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
+            let init = RtcSessionDescriptionInit::new(if offer {
+                RtcSdpType::Offer
+            } else {
+                RtcSdpType::Answer
+            });
             init.set_sdp(sdp_text);
             await_js(
                 self.pc.set_remote_description(&init),
@@ -306,7 +326,12 @@ impl PeerConn {
     /// Answers a remote offer (already set): returns the answer's SDP.
     pub fn answer(&self) -> Task<'_, Result<String>> {
         Box::pin(async move {
-            let answer = await_js(self.pc.create_answer(), ErrorCode::SignalingError, "createAnswer failed").await?;
+            let answer = await_js(
+                self.pc.create_answer(),
+                ErrorCode::SignalingError,
+                "createAnswer failed",
+            )
+            .await?;
             let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
             init.set_sdp(&get(&answer, "sdp").as_string().unwrap_or_default());
             await_js(
@@ -339,7 +364,7 @@ impl PeerConn {
     /// Uses new ICE servers (relay-only when `relay`) for the next ICE restart.
     pub fn set_ice_servers(&self, ice_servers: &JsValue, relay: bool) -> Result<()> {
         self.pc
-            .set_configuration(&configuration(ice_servers, relay))
+            .set_configuration_with_configuration(&configuration(ice_servers, relay))
             .map_err(|e| from_js(ErrorCode::SignalingError, "setConfiguration failed", &e))
     }
 }

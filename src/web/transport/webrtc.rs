@@ -97,7 +97,10 @@ fn servers(ctx: &Session, conn: &Connection) -> wasm_bindgen::JsValue {
 
 /// Relay-only ICE for the `udp` and `tcp` policies.
 fn relay_only(ctx: &Session) -> bool {
-    matches!(ctx.common.ice_transport_policy, Some(IcePolicy::Udp | IcePolicy::Tcp))
+    matches!(
+        ctx.common.ice_transport_policy,
+        Some(IcePolicy::Udp | IcePolicy::Tcp)
+    )
 }
 
 fn create_pc(ctx: &Session, conn: &Connection) -> Result<Rc<PeerConn>> {
@@ -108,7 +111,13 @@ fn create_pc(ctx: &Session, conn: &Connection) -> Result<Rc<PeerConn>> {
         },
         Role::Viewer(_) => Media::Receive,
     };
-    let pc = Rc::new(PeerConn::create(&servers(ctx, conn), relay_only(ctx), media, &conn.tx, super::Input::Pc)?);
+    let pc = Rc::new(PeerConn::create(
+        &servers(ctx, conn),
+        relay_only(ctx),
+        media,
+        &conn.tx,
+        super::Input::Pc,
+    )?);
     conn.set_link(Link::WebRtc(pc.clone()));
     Ok(pc)
 }
@@ -167,7 +176,11 @@ pub fn on_pc_event(ctx: &Session, conn: &Rc<Connection>, ev: PcEvent) -> Result<
                 }
                 "failed" | "closed" => Err(SdkError::new(
                     ErrorCode::IceError,
-                    if state == "failed" { "the peer connection failed" } else { "the peer connection closed" },
+                    if state == "failed" {
+                        "the peer connection failed"
+                    } else {
+                        "the peer connection closed"
+                    },
                 )),
                 _ => Ok(()),
             }
@@ -184,16 +197,27 @@ fn spawn_pair_diagnostic(ctx: &Session, conn: &Rc<Connection>, pc: &Rc<PeerConn>
         if cancel.is_cancelled() {
             return;
         }
-        if let (Some(ctx), Some(pair)) = (weak.upgrade(), entries.and_then(|e| crate::core::stats::first_succeeded_pair(&e))) {
+        if let (Some(ctx), Some(pair)) = (
+            weak.upgrade(),
+            entries.and_then(|e| crate::core::stats::first_succeeded_pair(&e)),
+        ) {
             ctx.stats.pair_reported(&pair.id);
-            ctx.diagnostic("selectedCandidatePair", crate::core::stats::pair_diagnostic(&pair));
+            ctx.diagnostic(
+                "selectedCandidatePair",
+                crate::core::stats::pair_diagnostic(&pair),
+            );
         }
     });
 }
 
 /// Signaling messages of the WebRTC transport. In `setup`, a failure ends the attempt; on a
 /// live connection an answer or offer that cannot be applied is dropped with a warning.
-pub async fn on_signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool) -> Result<()> {
+pub async fn on_signal(
+    ctx: &Session,
+    conn: &Connection,
+    m: &ServerMessage,
+    setup: bool,
+) -> Result<()> {
     let Some(pc) = conn.pc() else {
         // Before the peer connection exists only the TURN config matters.
         if let ServerMessage::TurnConfig { .. } = m {
@@ -207,7 +231,8 @@ pub async fn on_signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setu
             let answers = conn.answers.get() + 1;
             conn.answers.set(answers);
             if answers < conn.offers.get() || !pc.awaits_answer() {
-                ctx.logger.warn("ignored an answer that belongs to no pending offer");
+                ctx.logger
+                    .warn("ignored an answer that belongs to no pending offer");
                 Ok(())
             } else {
                 pc.set_remote(false, sdp).await
@@ -219,7 +244,8 @@ pub async fn on_signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setu
                 let sdp = pc.answer().await?;
                 conn.send(&ClientMessage::Answer { sdp })
             } else {
-                ctx.logger.warn("ignored a server offer while an offer of ours is pending");
+                ctx.logger
+                    .warn("ignored a server offer while an offer of ours is pending");
                 Ok(())
             }
         }
@@ -242,7 +268,10 @@ pub async fn on_signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setu
     };
     match r {
         Err(e) if !setup && e.code == ErrorCode::SignalingError => {
-            ctx.logger.warn(&crate::core::error::join(&["ignored a signaling message that could not be applied: ", &e.message]));
+            ctx.logger.warn(&crate::core::error::join(&[
+                "ignored a signaling message that could not be applied: ",
+                &e.message,
+            ]));
             Ok(())
         }
         other => other,
@@ -251,7 +280,12 @@ pub async fn on_signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setu
 
 /// Keeps a `turn_config` as an `RTCIceServer`.
 fn store_turn(conn: &Connection, m: &ServerMessage) {
-    if let ServerMessage::TurnConfig { urls, username, credential } = m {
+    if let ServerMessage::TurnConfig {
+        urls,
+        username,
+        credential,
+    } = m
+    {
         let urls: Vec<Json> = urls.iter().map(|u| Json::from(u.as_str())).collect();
         *conn.turn.borrow_mut() = Some(
             Obj::new()

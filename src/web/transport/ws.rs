@@ -34,9 +34,17 @@ pub struct Ws {
 
 impl Ws {
     /// Opens `url`, forwarding events through `map` into `tx`.
-    pub fn open<I: 'static>(url: &str, tx: UnboundedSender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
+    pub fn open<I: 'static>(
+        url: &str,
+        tx: UnboundedSender<I>,
+        map: fn(WsEvent) -> I,
+    ) -> Result<Ws> {
         let socket = WebSocket::new(url).map_err(|e| {
-            from_js(ErrorCode::WebsocketError, "could not open the WebSocket", &e)
+            from_js(
+                ErrorCode::WebsocketError,
+                "could not open the WebSocket",
+                &e,
+            )
         })?;
         let forward = move |tx: &UnboundedSender<I>, ev: WsEvent| {
             let _ = tx.unbounded_send(map(ev));
@@ -45,7 +53,10 @@ impl Ws {
         let open = EventListener::new(&socket, "open", move |_| forward(&t, WsEvent::Open));
         let t = tx.clone();
         let message = EventListener::new(&socket, "message", move |e| {
-            if let Some(text) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+            if let Some(text) = e
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
                 forward(&t, WsEvent::Message(text));
             }
         });
@@ -66,7 +77,10 @@ impl Ws {
     /// Sends one message.
     pub fn send(&self, m: &ClientMessage) -> Result<()> {
         if self.socket.ready_state() != WebSocket::OPEN {
-            return Err(SdkError::new(ErrorCode::WebsocketError, "the WebSocket is not open"));
+            return Err(SdkError::new(
+                ErrorCode::WebsocketError,
+                "the WebSocket is not open",
+            ));
         }
         self.socket
             .send_with_str(&(BROWSER.write)(&m.to_json()))
