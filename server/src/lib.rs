@@ -27,6 +27,7 @@ pub mod limits;
 pub mod listener;
 pub mod media;
 pub mod meter;
+pub mod process;
 pub mod ratelog;
 pub mod session;
 pub mod stage;
@@ -128,7 +129,8 @@ impl RunningServer {
 /// Binds the HTTP listener and the UDP media socket on `config.host` and starts serving.
 pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind((config.host, config.port)).await?;
-    let max_connections = match limits::raise_nofile_limit() {
+    process::return_large_buffers();
+    let max_connections = match process::raise_nofile_limit() {
         Some(nofile) => config.limits.connections_within(nofile),
         None => config.limits.max_connections,
     };

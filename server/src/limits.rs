@@ -21,7 +21,8 @@ pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// A frame the client does not read within this time ends its WebSocket.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open TCP connections (HTTP and WebSocket); further clients get `503` and a close. Capped
-/// at start below the process's descriptor limit (see [`raise_nofile_limit`]).
+/// at start below the process's descriptor limit (see
+/// [`crate::process::raise_nofile_limit`]).
 pub const MAX_CONNECTIONS: usize = 1000;
 /// Descriptors kept free for everything but client connections (listeners, the media
 /// socket, files being served, the refusals themselves).
@@ -43,9 +44,9 @@ pub const MAX_SESSION_PENDING_BYTES: usize = 1 << 20;
 /// Largest telemetry batch (the SDK sends at most 120 stats and 120 diagnostics).
 pub const MAX_TELEMETRY_BODY_BYTES: usize = 512 << 10;
 /// Telemetry kept per session (the oldest batches go first).
-pub const MAX_TELEMETRY_SESSION_BYTES: usize = 4 << 20;
+pub const MAX_TELEMETRY_SESSION_BYTES: usize = 2 << 20;
 /// Telemetry kept in all (the least recently reporting sessions go first).
-pub const MAX_TELEMETRY_BYTES: usize = 32 << 20;
+pub const MAX_TELEMETRY_BYTES: usize = 16 << 20;
 /// How long an ended session may still report telemetry.
 pub const RECENT_SESSION_TTL: Duration = Duration::from_secs(15 * 60);
 /// Ended sessions remembered for telemetry (the oldest are forgotten first).
@@ -192,38 +193,6 @@ impl Limits {
             .saturating_sub(RESERVED_DESCRIPTORS);
         self.max_connections.min(room).max(1)
     }
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the soft limit in effect
-/// (`None` when it cannot be read).
-#[cfg(unix)]
-pub fn raise_nofile_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable `rlimit` for the duration of the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return None;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: `raised` is a valid `rlimit`; raising the soft limit up to the hard limit
-        // needs no privilege. On failure the old limit stays in effect.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            lim = raised;
-        }
-    }
-    Some(lim.rlim_cur)
-}
-
-/// Without `RLIMIT_NOFILE`, the configured limit applies as is.
-#[cfg(not(unix))]
-pub fn raise_nofile_limit() -> Option<u64> {
-    None
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// Refusals answered at once; clients beyond them are closed without an answer.
 const MAX_REFUSING: usize = 64;
-/// How long a refused client may take to send its request before it gets the `503`.
-const REFUSAL_READ: Duration = Duration::from_millis(500);
+/// How long a refused connection is drained after its `503`.
+const REFUSAL_DRAIN: Duration = Duration::from_millis(250);
 
 /// A connection and the slot it holds until it is dropped (after a WebSocket upgrade, the
 /// WebSocket owns it).
@@ -138,25 +138,22 @@ pub async fn serve(
     Ok(())
 }
 
-/// Reads what the client sent (briefly, so closing does not reset the connection before it
-/// reads the answer), answers `503` and closes.
+/// Answers `503` at once and closes; then reads what the client sent, briefly, so that the
+/// close does not reset the connection before the client has read the answer.
 async fn refuse(mut io: TcpStream, max_connections: usize, _turn: OwnedSemaphorePermit) {
+    let _ = io.write_all(refusal(max_connections).as_bytes()).await;
+    let _ = io.shutdown().await;
     let mut buf = [0u8; 4096];
-    let _ = tokio::time::timeout(REFUSAL_READ, async {
-        let mut seen = Vec::new();
+    let _ = tokio::time::timeout(REFUSAL_DRAIN, async {
+        let mut read = 0;
         while let Ok(n) = io.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n.min(buf.len())]);
-            if seen.windows(4).any(|w| w == b"\r\n\r\n") || seen.len() > 16 << 10 {
+            read += n;
+            if n == 0 || read > 64 << 10 {
                 break;
             }
         }
     })
     .await;
-    let _ = io.write_all(refusal(max_connections).as_bytes()).await;
-    let _ = io.shutdown().await;
 }
 
 #[cfg(test)]
