@@ -562,7 +562,7 @@ impl Session {
                 };
             }
             if conn.broken {
-                break "client not reading (send timed out)".to_string();
+                break "client gone: a send failed or timed out".to_string();
             }
         };
         let reason: String = flow.chars().take(100).collect();
@@ -799,7 +799,7 @@ pub async fn run_viewer(
     let mut shutdown = app.shutdown.clone();
     let (reason, code) = loop {
         if conn.broken {
-            break ("client not reading (send timed out)".to_string(), 1000);
+            break ("client gone: a send failed or timed out".to_string(), 1000);
         }
         let due = turn_due;
         tokio::select! {
