@@ -30,6 +30,9 @@ scripts/wasm-env.sh cargo test --target wasm32-unknown-unknown --tests --no-run 
 say "browser tests: run in a loopback-only network namespace"
 unshare --net bash scripts/browser-tests.sh 2>&1 | tee "$logs/browser.log"
 
+say "TURN relay: headless Chromium through coturn (UDP and TCP) in a loopback-only network namespace"
+unshare --net bash server/tests/browser/turn-check.sh 2>&1 | tee "$logs/turn.log"
+
 say "test page end to end: headless Chromium (playwright-core) in a loopback-only network namespace"
 unshare --net bash scripts/e2e-tests.sh 2>&1 | tee "$logs/e2e.log"
 

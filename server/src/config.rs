@@ -2,6 +2,8 @@
 //! a parser crate).
 
 use crate::transform::MediaMode;
+use crate::limits::Limits;
+use crate::turn::TurnServer;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -27,6 +29,10 @@ pub struct Config {
     pub csp: Option<String>,
     /// What sessions do with media unless their `media_mode` says otherwise.
     pub media_mode: MediaMode,
+    /// Limits against hostile clients (`--limit NAME=VALUE`).
+    pub limits: Limits,
+    /// The TURN server sessions are told about (`--turn-urls`, `--turn-secret`).
+    pub turn: Option<TurnServer>,
 }
 
 /// The default `Content-Security-Policy` of HTML pages: scripts from this server only (and
@@ -44,6 +50,8 @@ impl Default for Config {
             vendor: None,
             csp: Some(DEFAULT_CSP.to_string()),
             media_mode: MediaMode::Echo,
+            limits: Limits::default(),
+            turn: None,
         }
     }
 }
@@ -71,6 +79,12 @@ OPTIONS:
     --media-mode MODE   echo (media back unchanged) or transform (VP8 decoded, restyled by
                         the prompt, re-encoded); a session's media_mode overrides it
                         [default: echo]
+    --turn-urls URLS    TURN server(s) sent to each session in `turn_config`, comma-separated
+                        (e.g. turn:127.0.0.1:3478) [default: none]
+    --turn-secret S     the TURN server's shared secret (coturn static-auth-secret), for
+                        REST-style credentials; required with --turn-urls
+    --limit NAME=VALUE  override a limit against hostile clients (repeatable); names and
+                        defaults in server/README.md, e.g. --limit max_connections=200
     -h, --help          print this help
 
 Always served: /ivs-emulator.js (classic script defining the global IVSBroadcastClient)
@@ -78,8 +92,9 @@ and /ivs-emulator.mjs (the same as an ES module), the IVS stage emulator.
 
 Logging follows RUST_LOG (default: info). See server/README.md for endpoints and faults.";
 
-/// The outcome of parsing the command line.
+/// The outcome of parsing the command line (made once: the size of `Run` does not matter).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Cli {
     /// Run with this configuration.
     Run(Config),
@@ -104,6 +119,7 @@ impl Config {
         S: Into<String>,
     {
         let mut config = Config::default();
+        let (mut turn_urls, mut turn_secret) = (None, None);
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
@@ -127,6 +143,9 @@ impl Config {
                     | "--vendor"
                     | "--csp"
                     | "--media-mode"
+                    | "--limit"
+                    | "--turn-urls"
+                    | "--turn-secret"
             ) {
                 return Err(format!("unknown argument `{arg}` (try --help)"));
             }
@@ -146,6 +165,14 @@ impl Config {
                     config.port = value
                         .parse()
                         .map_err(|_| format!("--port: `{value}` is not a port number"))?;
+                }
+                "--limit" => config.limits.set_pair(&value)?,
+                "--turn-urls" => turn_urls = Some(TurnServer::parse_urls(&value)?),
+                "--turn-secret" => {
+                    if value.is_empty() {
+                        return Err("--turn-secret: give a non-empty secret".into());
+                    }
+                    turn_secret = Some(value);
                 }
                 "--www" => config.www = PathBuf::from(value),
                 "--pkg" => config.pkg = PathBuf::from(value),
@@ -173,6 +200,11 @@ impl Config {
                 }
             }
         }
+        config.turn = match (turn_urls, turn_secret) {
+            (Some(urls), Some(secret)) => Some(TurnServer { urls, secret }),
+            (None, None) => None,
+            _ => return Err("--turn-urls and --turn-secret go together".into()),
+        };
         Ok(Cli::Run(config))
     }
 }
@@ -244,6 +276,32 @@ mod tests {
         assert_eq!(c.pkg, PathBuf::from("/tmp/p"));
         assert!(c.accepts_key(Some("a")) && c.accepts_key(Some("b")));
         assert!(!c.accepts_key(Some("c")));
+    }
+
+    #[test]
+    fn limits_and_turn() {
+        let c = run(&[
+            "--limit",
+            "max_connections=7",
+            "--limit=header_timeout_ms=300",
+            "--turn-urls",
+            "turn:127.0.0.1:3478",
+            "--turn-secret=s3cret",
+        ]);
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(
+            c.limits.header_timeout,
+            std::time::Duration::from_millis(300)
+        );
+        let turn = c.turn.unwrap();
+        assert_eq!(turn.urls, ["turn:127.0.0.1:3478"]);
+        assert_eq!(turn.secret, "s3cret");
+        assert!(Config::parse_args(["--limit", "nope=1"]).is_err());
+        assert!(Config::parse_args(["--turn-urls", "turn:127.0.0.1:3478"])
+            .unwrap_err()
+            .contains("together"));
+        assert!(Config::parse_args(["--turn-secret", "s"]).is_err());
+        assert!(Config::parse_args(["--turn-urls", "http://x", "--turn-secret", "s"]).is_err());
     }
 
     #[test]

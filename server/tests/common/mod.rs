@@ -56,6 +56,48 @@ pub async fn connect(addr: SocketAddr, path_and_query: &str) -> Ws {
     ws
 }
 
+/// Opens a WebSocket to `path_and_query` with an `Origin` header, as a browser page does.
+pub async fn connect_from(addr: SocketAddr, path_and_query: &str, origin: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}{path_and_query}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("origin", origin.parse().expect("origin header"));
+    let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect in time")
+        .expect("websocket connects");
+    ws
+}
+
+/// Reads to the end of the socket: the texts of the `error` messages on the way, and the
+/// close frame's code and reason (`None` when the socket ended without one).
+pub async fn expect_error_and_close(ws: &mut Ws) -> (Vec<String>, Option<(u16, String)>) {
+    let mut errors = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("the socket closes in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == "error" {
+                    errors.push(v["error"].as_str().unwrap_or_default().to_string());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return (
+                    errors,
+                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                )
+            }
+            None | Some(Err(_)) => return (errors, None),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
 /// Opens a WebRTC session with a valid key and model (plus `extra` query parameters).
 pub async fn session(addr: SocketAddr, extra: &str) -> Ws {
     connect(
