@@ -36,6 +36,9 @@ unshare --net bash server/tests/browser/turn-check.sh 2>&1 | tee "$logs/turn.log
 say "test page end to end: headless Chromium (playwright-core) in a loopback-only network namespace"
 unshare --net bash scripts/e2e-tests.sh 2>&1 | tee "$logs/e2e.log"
 
+say "consumer apps: the packed package in Vite, webpack, esbuild, Rollup, plain ES modules, Node, TypeScript (loopback-only namespace)"
+unshare --net bash scripts/consumers.sh 2>&1 | tee "$logs/consumers.log"
+
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   grep -hoE 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$logs"/*.log | awk '{print $4, $6}')
