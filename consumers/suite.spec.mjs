@@ -280,20 +280,27 @@ describe("outside the browser", () => {
     assert.equal(JSON.parse(stdout).name, "mirage");
   });
 
-  it("the entry re-exports the whole wasm-bindgen glue, and init()/initSync() change nothing", T, async () => {
+  it("the entry re-exports the whole wasm-bindgen glue and the JS extras, and init()/initSync() change nothing", T, async () => {
     const dir = await install("plain");
     const script = `
       const sdk = await import("realtime-video-sdk");
       const glue = await import("./node_modules/realtime-video-sdk/realtime_video_sdk.js");
       const missing = Object.keys(glue).filter((k) => sdk[k] !== glue[k]);
       const extra = Object.keys(sdk).filter((k) => !(k in glue));
+      // The JS list of ERROR_CODES is the wasm's own.
+      const codes = JSON.stringify(sdk.ERROR_CODES) === JSON.stringify(glue.__errorCodes());
       const first = await sdk.default();
       const again = [sdk.initSync(), await sdk.default()].every((w) => w === first);
-      console.log(JSON.stringify({ names: Object.keys(sdk).length, missing, extra, again }));`;
+      console.log(JSON.stringify({ names: Object.keys(sdk).length, missing, extra: extra.sort(), codes, again }));`;
     const { stdout } = await sh(dir, process.execPath, ["--input-type=module", "-e", script]);
     const { names, ...rest } = JSON.parse(stdout);
     assert.ok(names > 5, `the entry exports ${names} names`);
-    assert.deepEqual(rest, { missing: [], extra: [], again: true });
+    assert.deepEqual(rest, {
+      missing: [],
+      extra: ["ERROR_CODES", "createConsoleLogger", "noopLogger"],
+      codes: true,
+      again: true,
+    });
   });
 
   it("TypeScript types the app from the package's exports (tsc --strict, checkJs)", T, async () => {

@@ -20,6 +20,8 @@ const out = path.resolve(root, outDir);
 const glue = `./${name}.js`;
 const wasm = { release: `./${name}_bg.wasm`, debug: `./${name}_bg.debug.wasm` };
 const extra = ["LICENSE-MIT", "LICENSE-APACHE", "CHANGELOG.md"];
+// Plain JavaScript parts of the API (ERROR_CODES, createConsoleLogger, noopLogger).
+const extras = ["extras.js", "extras.d.ts"];
 
 // The URL is written as a literal `new URL("./…", import.meta.url)` so that bundlers see the
 // wasm file and emit it with the bundle.
@@ -31,6 +33,7 @@ import init from "${glue}";
 await init({ module_or_path: new URL("${file}", import.meta.url) });
 
 export * from "${glue}";
+export * from "./extras.js";
 export { default } from "${glue}";
 `;
 
@@ -45,11 +48,13 @@ import { initSync } from "${glue}";
 initSync({ module: readFileSync(new URL("${file}", import.meta.url)) });
 
 export * from "${glue}";
+export * from "./extras.js";
 export { default } from "${glue}";
 `;
 
 const typings = `// The package's entry re-exports the wasm-bindgen glue's API and its types.
 export * from "${glue}";
+export * from "./extras.js";
 export { default } from "${glue}";
 `;
 
@@ -63,6 +68,7 @@ const entries = {
 };
 for (const [file, text] of Object.entries(entries)) writeFileSync(path.join(out, file), text);
 for (const file of extra) copyFileSync(path.join(root, file), path.join(out, file));
+for (const file of extras) copyFileSync(path.join(root, "js", file), path.join(out, file));
 
 const pkgFile = path.join(out, "package.json");
 const generated = JSON.parse(readFileSync(pkgFile, "utf8"));
@@ -77,6 +83,7 @@ const files = [
   `${name}.js`,
   `${name}.d.ts`,
   ...Object.values(wasm).map((w) => w.slice(2)),
+  ...extras,
   ...extra,
 ];
 for (const file of files) {

@@ -5,7 +5,7 @@
 // init()), send Chromium's fake camera to the reference server given as
 // `?server=ws://HOST:PORT`, show the remote video, and leave `window.consumer` for the suite
 // to read the outcome and disconnect. Imported under Node, only `model` is evaluated.
-import { createRealtimeClient, models } from "realtime-video-sdk";
+import { createDecartClient, models } from "realtime-video-sdk";
 
 /** The registry entry the app connects with, read as soon as the import resolves. */
 export const model = models.realtime("mirage");
@@ -16,7 +16,7 @@ export const model = models.realtime("mirage");
  */
 async function connect(video) {
   const server = new URLSearchParams(location.search).get("server");
-  const realtime = createRealtimeClient({ baseUrl: server ?? "", apiKey: "consumer-app-key" });
+  const { realtime } = createDecartClient({ realtimeBaseUrl: server ?? "", apiKey: "consumer-app-key" });
   const camera = await navigator.mediaDevices.getUserMedia({ video: true });
   return realtime.connect(camera, {
     model,
@@ -29,7 +29,7 @@ async function connect(video) {
 /** The stack of an error thrown from inside the wasm (the SDK refuses an empty API key). */
 function errorStack() {
   try {
-    createRealtimeClient({ baseUrl: "ws://127.0.0.1:1", apiKey: "" });
+    createDecartClient({ realtimeBaseUrl: "ws://127.0.0.1:1", apiKey: "" });
     return "no error";
   } catch (e) {
     return e instanceof Error ? String(e.stack) : String(e);

@@ -159,7 +159,16 @@ pub async fn assert_reconnects(events: &Recorder, drop_ms: u32, back_ms: u32) {
     })
     .await;
     assert!(back, "{:?}", events.states());
-    assert!(!events.diagnostics("reconnect").is_empty());
+    // The attempt's `reconnect` diagnostic follows its last step (on IVS, the initial state
+    // after the stage is connected).
+    let reported = wait_until(5000, || {
+        events
+            .diagnostics("reconnect")
+            .iter()
+            .any(|d| get(&get(d, "data"), "success").as_bool() == Some(true))
+    })
+    .await;
+    assert!(reported, "{} reconnect diagnostics", events.diagnostics("reconnect").len());
 }
 
 /// Waits until `f` is true, polling every 100 ms, at most `ms`.
