@@ -147,7 +147,9 @@ async fn prompt_and_image_acks() {
     .unwrap_err();
     assert_eq!(code(&e), "IMAGE_ERROR", "{}", message(&e));
     // set() needs a prompt or an image; setImage(null) clears the image.
-    let e = await_promise(call(&s.client, "set", &[obj("{}")])).await.unwrap_err();
+    let e = await_promise(call(&s.client, "set", &[obj("{}")]))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "INVALID_OPTIONS");
     let r = await_promise(call(&s.client, "setImage", &[JsValue::NULL])).await;
     assert!(r.is_ok(), "setImage(null): {r:?}");
@@ -155,7 +157,10 @@ async fn prompt_and_image_acks() {
     let r = await_promise(call(
         &s.client,
         "setPrompt",
-        &["pastel".into(), obj(r#"{"enhance": false, "maxTimeout": 1}"#)],
+        &[
+            "pastel".into(),
+            obj(r#"{"enhance": false, "maxTimeout": 1}"#),
+        ],
     ))
     .await;
     assert!(r.is_ok(), "setPrompt with maxTimeout: {r:?}");
@@ -186,9 +191,13 @@ async fn failed_ack_is_a_server_error() {
 async fn invalid_options_name_the_option() {
     let camera = fake_camera(false).await;
     let f = factory("k");
-    let e = await_promise(call(&f, "connect", &[camera.clone().into(), obj(r#"{"model": "nope"}"#)]))
-        .await
-        .unwrap_err();
+    let e = await_promise(call(
+        &f,
+        "connect",
+        &[camera.clone().into(), obj(r#"{"model": "nope"}"#)],
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(code(&e), "MODEL_NOT_FOUND");
     assert_eq!(message(&e), "Model nope not found");
     for (json, name) in [
@@ -216,8 +225,14 @@ async fn invalid_options_name_the_option() {
     // Client options are checked synchronously, with the reference's codes.
     for (json, code_expected) in [
         (r#"{"apiKey": ""}"#, "INVALID_API_KEY"),
-        (r#"{"realtimeBaseUrl": "nope", "apiKey": "k"}"#, "INVALID_BASE_URL"),
-        (r#"{"realtimeBaseUrl": "ws://realtime.example.com", "apiKey": "k"}"#, "INVALID_BASE_URL"),
+        (
+            r#"{"realtimeBaseUrl": "nope", "apiKey": "k"}"#,
+            "INVALID_BASE_URL",
+        ),
+        (
+            r#"{"realtimeBaseUrl": "ws://realtime.example.com", "apiKey": "k"}"#,
+            "INVALID_BASE_URL",
+        ),
     ] {
         let e = realtime_video_sdk::web_api::create_decart_client(obj(json))
             .err()
@@ -453,7 +468,10 @@ async fn live_avatar_without_a_stream_plays_audio() {
     let client = await_promise(call(&factory("test-key"), "connect", &[JsValue::NULL, o]))
         .await
         .expect("receive-only connect");
-    assert!(get(&client, "playAudio").is_undefined(), "playAudio only for live_avatar");
+    assert!(
+        get(&client, "playAudio").is_undefined(),
+        "playAudio only for live_avatar"
+    );
     call(&client, "disconnect", &[]);
 }
 

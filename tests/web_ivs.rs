@@ -259,7 +259,11 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     let e = r.err().expect("must fail");
     assert_eq!(detail(&e), "IVS_LOAD_FAILED", "{}", why(&e));
     assert_eq!(code(&e), "WEBRTC_SIGNALING_ERROR");
-    assert!(why(&e).contains(&url), "the error names the URL: {}", why(&e));
+    assert!(
+        why(&e).contains(&url),
+        "the error names the URL: {}",
+        why(&e)
+    );
 
     // A module object that is not the SDK is refused, naming the option.
     let camera = fake_camera(false).await;

@@ -472,7 +472,10 @@ async fn ws_probes_without_markers_end_as_lost() {
     let r = log.of("pixelLatencyReport");
     assert!(!r.is_empty());
     assert_eq!(get(&r[0], "mode").as_string().as_deref(), Some("wsProbe"));
-    let lost_reported = r.last().and_then(|v| get(v, "lost").as_f64()).unwrap_or(0.0);
+    let lost_reported = r
+        .last()
+        .and_then(|v| get(v, "lost").as_f64())
+        .unwrap_or(0.0);
     assert!(lost_reported > 0.0);
     for v in &r {
         let period = get(v, "period");
@@ -619,7 +622,10 @@ fn composite_latency_from_stats_and_server_metrics() {
         "unknown client RTT counts 0"
     );
     assert_eq!(
-        js_sys::JSON::stringify(&get(&c[0], "unavailable")).unwrap().as_string().as_deref(),
+        js_sys::JSON::stringify(&get(&c[0], "unavailable"))
+            .unwrap()
+            .as_string()
+            .as_deref(),
         Some(r#"["clientProxyRttMs"]"#)
     );
     assert_eq!(get(&c[0], "compositeE2eMs").as_f64(), Some(50.5));

@@ -88,7 +88,12 @@ fn video_elements() -> u32 {
 /// disconnect stops everything the latency tracking made.
 async fn markers_round_trip(transport: &str) {
     let videos_before = video_elements();
-    let s = connect(transport, &format!("{{{MARKERS}, \"probeIntervalMs\": 0}}"), "").await;
+    let s = connect(
+        transport,
+        &format!("{{{MARKERS}, \"probeIntervalMs\": 0}}"),
+        "",
+    )
+    .await;
     assert!(
         wait_until(20_000, || s.events.of("pixelLatencyReport").len() >= 2).await,
         "{transport}: two reports expected, got {} ({} probes read)",
@@ -164,9 +169,14 @@ async fn markers_round_trip(transport: &str) {
     );
     assert!(composite.iter().all(|c| num(c, "compositeE2eMs") >= 0.0));
     let ok = s.events.of("pixelLatencyEvent");
-    assert!(ok.iter().any(|e| get(e, "status").as_string().as_deref() == Some("ok")));
+    assert!(ok
+        .iter()
+        .any(|e| get(e, "status").as_string().as_deref() == Some("ok")));
     let p = &s.events.of("pixelLatency")[0];
-    assert!((num(p, "timestamp") - now()).abs() < 60_000.0, "timestamp ≈ Date.now()");
+    assert!(
+        (num(p, "timestamp") - now()).abs() < 60_000.0,
+        "timestamp ≈ Date.now()"
+    );
     assert!(num(p, "e2eLatencyMs") > 0.0);
     assert!(
         video_elements() > videos_before,
@@ -214,8 +224,16 @@ async fn markers_round_trip_over_ivs() {
 async fn a_media_stall_counts_lost_probes_on_both_transports() {
     let stall = r#", "extraQueryParams": {"fault_stall_after_ms": 3000, "fault_stall_ms": 3000}"#;
     let (a, b) = join(
-        connect("webrtc", &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"), stall),
-        connect("ivs", &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"), stall),
+        connect(
+            "webrtc",
+            &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"),
+            stall,
+        ),
+        connect(
+            "ivs",
+            &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"),
+            stall,
+        ),
     )
     .await;
     for (name, s) in [("webrtc", &a), ("ivs", &b)] {

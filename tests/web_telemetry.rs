@@ -93,7 +93,10 @@ fn check_batch(b: &JsValue, sid: &str, transport: &str) {
     for d in js_sys::Array::from(&get(b, "diagnostics")).iter() {
         assert!(get(&d, "name").as_string().is_some(), "{d:?}");
         assert!(get(&d, "timestamp").as_f64().is_some_and(|t| t > 1.6e12));
-        assert!(get(&d, "kind").is_undefined(), "items are {{name, data, timestamp}}");
+        assert!(
+            get(&d, "kind").is_undefined(),
+            "items are {{name, data, timestamp}}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 // The test page: connects a camera (or a synthetic source) to the realtime service with the
 // SDK, over WebRTC or IVS, and shows what the SDK reports. Uses only the package's public API.
 // Server-provided text is always rendered with textContent.
-import init, { createRealtimeClient, models, version } from "/pkg/realtime_video_sdk.js";
+import { createDecartClient, models, version } from "/pkg/index.js";
 import { LineChart } from "./chart.js";
 import { openInput } from "./media.js";
 import { statsRows, metricsRows, pixelLatencyMs, compositeLatency, latencyReport, diagnosticText, num } from "./format.js";
@@ -69,9 +69,10 @@ function log(kind, text, cls = "") {
 
 /** "CODE: message" of an SDK error (or of any other throw). */
 function errorText(e) {
-  const code = e?.code ?? e?.name ?? "ERROR";
+  const code = e?.detailCode && e.detailCode !== e.code ? `${e.code} (${e.detailCode})` : (e?.code ?? e?.name ?? "ERROR");
   const message = e?.message ?? String(e);
-  return `${code}: ${message}${e?.data ? ` (${e.data})` : ""}`;
+  const cause = e?.cause?.message ? ` (${e.cause.message})` : "";
+  return `${code}: ${message}${cause}${e?.data ? ` ${JSON.stringify(e.data)}` : ""}`;
 }
 
 function showError(e, where) {
@@ -163,7 +164,7 @@ const sdkLogger = Object.fromEntries(
 );
 
 function factory() {
-  return createRealtimeClient({ baseUrl: $("baseUrl").value.trim(), apiKey: $("apiKey").value, integration: "test-page", logger: sdkLogger });
+  return createDecartClient({ realtimeBaseUrl: $("baseUrl").value.trim(), apiKey: $("apiKey").value, integration: "test-page", logger: sdkLogger }).realtime;
 }
 
 function extraQueryParams() {
@@ -261,11 +262,11 @@ function wire(c) {
   listen(c, "diagnostic", (d) => {
     const text = diagnosticText(d);
     // The selected pair is logged when it changes, not at every stats sample.
-    if (d?.kind === "selectedCandidatePair") {
+    if (d?.name === "selectedCandidatePair") {
       if (text === lastPair) return;
       lastPair = text;
     }
-    log(d?.kind ?? "diagnostic", text);
+    log(d?.name ?? "diagnostic", text);
   });
   listen(c, "generationTick", (g) => {
     $("generation").textContent = `${(num(g, "seconds") ?? 0).toFixed(0)} s`;
@@ -464,14 +465,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 window.addEventListener("unhandledrejection", (e) => log("page", `unhandled rejection: ${errorText(e.reason)}`, "error"));
 
-try {
-  await init();
-  $("version").textContent = `SDK v${version()}`;
-} catch (e) {
-  $("version").textContent = "SDK failed to load";
-  showError(e, "loading the package");
-  throw e;
-}
+// The package's entry instantiated the wasm before this module ran.
+$("version").textContent = `SDK v${version()}`;
 $("baseUrl").value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 // The reference server accepts any non-empty key: prefill one for the local demo only.
 if (onLoopback) $("apiKey").value = "demo-key";

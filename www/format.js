@@ -58,7 +58,7 @@ export function statsRows(s) {
     ["inBitrate", "inbound video bitrate", bitrate(num(v, "bitrate"))],
     ["inLost", "inbound packets lost", integer(num(v, "packetsLost"))],
     ["inJitter", "inbound jitter", seconds(num(v, "jitter"))],
-    ["jitterBuffer", "jitter buffer delay", fixed(num(v, "jitterBufferDelayMs"), 1, " ms")],
+    ["jitterBuffer", "jitter buffer delay", fixed(num(v?.interval, "jitterBufferDelayMs") ?? num(v, "avgJitterBufferMs"), 1, " ms")],
     ["inFreezes", "freezes", integer(num(v, "freezeCount"))],
     ["outFps", "outbound fps", fixed(num(o, "framesPerSecond"))],
     ["outSize", "outbound resolution", size(o)],
@@ -79,16 +79,16 @@ export function metricsRows(m) {
 
 /** Glass-to-glass latency, ms, of a `pixelLatency` event (null when it carries none). */
 export function pixelLatencyMs(e) {
-  return num(e, "latencyMs", "latency_ms", "e2eLatencyMs", "avgLatencyMs");
+  return num(e, "e2eLatencyMs");
 }
 
 /** Total latency, ms, of a `compositeLatency` event, and its parts as text. */
 export function compositeLatency(e) {
-  const total = num(e, "totalMs", "total_ms", "latencyMs");
+  const total = num(e, "compositeE2eMs");
   const parts = [
-    ["client RTT", num(e, "clientRttMs", "client_rtt_ms")],
-    ["server RTT", num(e, "serverRttMs", "server_rtt_ms")],
-    ["pipeline", num(e, "pipelineLatencyMs", "pipeline_latency_ms")],
+    ["client RTT", num(e, "clientProxyRttMs")],
+    ["server RTT", num(e, "serverProxyRttMs")],
+    ["pipeline", num(e, "pipelineLatencyMs")],
   ]
     .filter(([, v]) => v != null)
     .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
@@ -96,17 +96,18 @@ export function compositeLatency(e) {
   return { total, parts };
 }
 
-/** Text of a `pixelLatencyReport`: the period's figures. */
+/** Text of a `pixelLatencyReport`: the period's latency and the counts since probing began. */
 export function latencyReport(r) {
-  const ms = (k) => (num(r, k) == null ? DASH : `${num(r, k).toFixed(0)} ms`);
+  const p = r?.period;
+  const ms = (k) => (num(p, k) == null ? DASH : `${num(p, k).toFixed(0)} ms`);
   const rate = num(r, "deliveryRate");
-  return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
+  return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`} of ${r?.sent ?? DASH}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
 }
 
 /** Text of a `diagnostic` event's data for the log. */
 export function diagnosticText(d) {
   const data = d?.data;
-  switch (d?.kind) {
+  switch (d?.name) {
     case "selectedCandidatePair":
       return pair(data);
     case "phaseTiming":

@@ -1,8 +1,8 @@
 //! Command-line configuration of the reference server (hand-rolled: a few flags do not need
 //! a parser crate).
 
-use crate::transform::MediaMode;
 use crate::limits::Limits;
+use crate::transform::MediaMode;
 use crate::turn::TurnServer;
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -111,6 +111,9 @@ pub struct Faults {
     pub refuse: Option<String>,
     /// `fault_close_after_ms=N`: close the WebSocket N ms after it opened.
     pub close_after: Option<Duration>,
+    /// `fault_error_after_ms=N`: N ms after the WebSocket opened, send one `error` message
+    /// ("injected error") and carry on.
+    pub error_after: Option<Duration>,
     /// `fault_ack=never|fail|delay:N`.
     pub ack: AckFault,
     /// `fault_junk=1`: a malformed JSON frame and an unknown message type right after
@@ -206,6 +209,7 @@ impl Faults {
                     f.refuse = Some(if value.is_empty() { "refused by fault injection".into() } else { value.clone() })
                 }
                 "fault_close_after_ms" => f.close_after = Some(millis(name, value)?),
+                "fault_error_after_ms" => f.error_after = Some(millis(name, value)?),
                 "fault_ack" => {
                     f.ack = match value.as_str() {
                         "never" => AckFault::Never,
@@ -252,6 +256,13 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn error_after_is_read() {
+        let f = Faults::from_query(&q(&[("fault_error_after_ms", "1500")])).unwrap();
+        assert_eq!(f.error_after, Some(Duration::from_millis(1500)));
+        assert!(Faults::from_query(&q(&[("fault_error_after_ms", "soon")])).is_err());
     }
 
     #[test]

@@ -20,8 +20,8 @@
 //! Everything binds to [`Config::host`] (127.0.0.1 by default) and the only ICE candidate
 //! advertised is that address: no STUN, no other interface.
 
-pub mod codec;
 pub mod client_tokens;
+pub mod codec;
 pub mod config;
 pub mod effects;
 pub mod emulator;

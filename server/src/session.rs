@@ -498,6 +498,10 @@ impl Session {
             .faults
             .close_after
             .map(|d| tokio::time::Instant::now() + d);
+        let mut error_at = self
+            .faults
+            .error_after
+            .map(|d| tokio::time::Instant::now() + d);
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + Duration::from_secs(1),
             Duration::from_secs(1),
@@ -549,6 +553,11 @@ impl Session {
                 }
                 _ = async { tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)).await }, if close_at.is_some() => {
                     Flow::Close(None, "fault_close_after_ms")
+                }
+                _ = async { tokio::time::sleep_until(error_at.unwrap_or_else(tokio::time::Instant::now)).await }, if error_at.is_some() => {
+                    error_at = None;
+                    conn.send(&ServerMessage::Error { error: "injected error".into() }).await;
+                    Flow::Continue
                 }
                 _ = async { tokio::time::sleep_until(turn_due.unwrap_or_else(tokio::time::Instant::now)).await }, if turn_due.is_some() => {
                     self.turn_due = None;

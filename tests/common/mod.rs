@@ -75,7 +75,9 @@ pub fn code(e: &JsValue) -> String {
 
 /// The most specific code of a rejected promise / thrown error (`detailCode`).
 pub fn detail(e: &JsValue) -> String {
-    get(e, "detailCode").as_string().unwrap_or_else(|| format!("<no detailCode: {e:?}>"))
+    get(e, "detailCode")
+        .as_string()
+        .unwrap_or_else(|| format!("<no detailCode: {e:?}>"))
 }
 
 /// The message and the cause's message, for assertion texts.
@@ -168,7 +170,11 @@ pub async fn assert_reconnects(events: &Recorder, drop_ms: u32, back_ms: u32) {
             .any(|d| get(&get(d, "data"), "success").as_bool() == Some(true))
     })
     .await;
-    assert!(reported, "{} reconnect diagnostics", events.diagnostics("reconnect").len());
+    assert!(
+        reported,
+        "{} reconnect diagnostics",
+        events.diagnostics("reconnect").len()
+    );
 }
 
 /// Waits until `f` is true, polling every 100 ms, at most `ms`.
