@@ -42,7 +42,7 @@ done
 
 say "page tests against http://127.0.0.1:$port/ (server log: ${server_log#"$root"/})"
 export E2E_BASE="http://127.0.0.1:$port"
-timeout "${E2E_TIMEOUT:-900}" node \
+timeout "${E2E_TIMEOUT:-900}" node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=./e2e/summary.mjs --test-reporter-destination=stdout \
   e2e/page.spec.mjs e2e/compat.spec.mjs

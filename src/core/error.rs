@@ -166,9 +166,14 @@ impl ErrorCode {
 }
 
 /// An SDK error: the most specific code, this SDK's description, the underlying error's text
-/// and optional structured data (`{phase, timeoutMs}` of a timeout).
+/// and optional structured data (`{phase, timeoutMs}` of a timeout). One pointer wide: error
+/// paths move and drop a box, not the fields (it keeps the wasm small).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SdkError {
+pub struct SdkError(Box<ErrorInfo>);
+
+/// The fields of an [`SdkError`] (read through `Deref`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorInfo {
     /// The most specific code.
     pub code: ErrorCode,
     /// What went wrong, for a person. Never contains the API key.
@@ -201,15 +206,28 @@ pub fn int(n: u64) -> String {
     digits[i..].iter().map(|&d| char::from(d)).collect()
 }
 
+impl std::ops::Deref for SdkError {
+    type Target = ErrorInfo;
+    fn deref(&self) -> &ErrorInfo {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SdkError {
+    fn deref_mut(&mut self) -> &mut ErrorInfo {
+        &mut self.0
+    }
+}
+
 impl SdkError {
     /// A new error with no cause.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        SdkError {
+        SdkError(Box::new(ErrorInfo {
             code,
             message: message.into(),
             cause: None,
             data: None,
-        }
+        }))
     }
 
     /// Attaches the underlying error's text.
@@ -242,13 +260,12 @@ impl SdkError {
     /// `WEBRTC_TIMEOUT_ERROR` for `phase` (`"connection"`, `"prompt"`, `"image"`, ...):
     /// `what` did not finish within `ms`; `data` is `{phase, timeoutMs}`.
     pub fn timeout(phase: &str, what: &str, ms: u32) -> Self {
-        SdkError {
-            data: Some(Obj::new().set("phase", phase).set("timeoutMs", ms).build()),
-            ..SdkError::new(
-                ErrorCode::Timeout,
-                join(&[what, " did not finish within ", &int(u64::from(ms)), " ms"]),
-            )
-        }
+        let mut e = SdkError::new(
+            ErrorCode::Timeout,
+            join(&[what, " did not finish within ", &int(u64::from(ms)), " ms"]),
+        );
+        e.data = Some(Obj::new().set("phase", phase).set("timeoutMs", ms).build());
+        e
     }
 
     /// A server's `error` text: `WEBRTC_SERVER_ERROR`, or `UNAUTHORIZED` when the text says
@@ -302,7 +319,10 @@ impl SdkError {
     /// leaves the SDK; messages are built so that they never contain it).
     pub fn redact(mut self, secret: &str) -> Self {
         self.message = crate::core::redact::redact(&self.message, secret);
-        self.cause = self.cause.map(|c| crate::core::redact::redact(&c, secret));
+        self.cause = self
+            .cause
+            .take()
+            .map(|c| crate::core::redact::redact(&c, secret));
         self
     }
 }

@@ -20,7 +20,16 @@
 //! Several streams of a kind: the last in report order is described.
 
 use crate::core::json::{Json, Obj};
-use std::collections::{HashMap, HashSet};
+
+/// The entries of one report, looked up by id (reports are small: a linear search).
+#[derive(Clone, Copy)]
+struct Index<'a>(&'a [StatsEntry]);
+
+impl<'a> Index<'a> {
+    fn get(&self, id: &str) -> Option<&'a StatsEntry> {
+        self.0.iter().find(|e| e.id == id)
+    }
+}
 
 /// One stats object of a report: an `RTCStats` dictionary.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,42 +89,41 @@ pub fn entries_from_json(v: &Json) -> Vec<StatsEntry> {
 /// whose name ends in `Ids`), so lookups stay inside the report they came from.
 #[must_use]
 pub fn merge_reports(reports: Vec<Vec<StatsEntry>>) -> Vec<StatsEntry> {
-    let mut owner: HashMap<String, usize> = HashMap::new();
-    let mut taken: HashSet<String> = HashSet::new();
+    let err = crate::core::error::join;
+    let int = crate::core::error::int;
+    // Which report each id belongs to (the first that has it), and every id in use.
+    let mut owner: Vec<(String, usize)> = Vec::new();
     for (index, report) in reports.iter().enumerate() {
         for e in report {
-            owner.entry(e.id.clone()).or_insert(index);
-            taken.insert(e.id.clone());
+            if !owner.iter().any(|(id, _)| *id == e.id) {
+                owner.push((e.id.clone(), index));
+            }
         }
     }
+    let mut taken: Vec<String> = owner.iter().map(|(id, _)| id.clone()).collect();
     let mut merged = Vec::with_capacity(reports.iter().map(Vec::len).sum());
     for (index, report) in reports.into_iter().enumerate() {
-        let mut rename: HashMap<String, String> = HashMap::new();
+        let mut rename: Vec<(String, String)> = Vec::new();
         for e in &report {
-            if owner.get(&e.id) == Some(&index) || rename.contains_key(&e.id) {
+            let owned_here = owner.iter().any(|(id, i)| *id == e.id && *i == index);
+            if owned_here || rename.iter().any(|(from, _)| *from == e.id) {
                 continue;
             }
-            let prefix = crate::core::error::join(&["r", &crate::core::error::int(index as u64)]);
-            let mut candidate = crate::core::error::join(&[&prefix, "-", &e.id]);
+            let prefix = err(&["r", &int(index as u64)]);
+            let mut candidate = err(&[&prefix, "-", &e.id]);
             let mut n = 1u64;
             while taken.contains(&candidate) {
-                candidate = crate::core::error::join(&[
-                    &prefix,
-                    "-",
-                    &crate::core::error::int(n),
-                    "-",
-                    &e.id,
-                ]);
+                candidate = err(&[&prefix, "-", &int(n), "-", &e.id]);
                 n = n.saturating_add(1);
             }
-            taken.insert(candidate.clone());
-            rename.insert(e.id.clone(), candidate);
+            taken.push(candidate.clone());
+            rename.push((e.id.clone(), candidate));
         }
         for mut entry in report {
             if !rename.is_empty() {
-                if let Some(new_id) = rename.get(&entry.id) {
-                    entry.id = new_id.clone();
-                    set_member(&mut entry.fields, "id", Json::Str(new_id.clone()));
+                if let Some(new_id) = renamed(&rename, &entry.id) {
+                    entry.id = new_id.to_string();
+                    set_member(&mut entry.fields, "id", Json::Str(entry.id.clone()));
                 }
                 if let Json::Obj(members) = &mut entry.fields {
                     for (key, value) in members.iter_mut() {
@@ -129,6 +137,13 @@ pub fn merge_reports(reports: Vec<Vec<StatsEntry>>) -> Vec<StatsEntry> {
     merged
 }
 
+fn renamed<'a>(rename: &'a [(String, String)], id: &str) -> Option<&'a str> {
+    rename
+        .iter()
+        .find(|(from, _)| from == id)
+        .map(|(_, to)| to.as_str())
+}
+
 fn set_member(v: &mut Json, key: &str, value: Json) {
     if let Json::Obj(members) = v {
         match members.iter_mut().find(|(k, _)| k == key) {
@@ -138,10 +153,10 @@ fn set_member(v: &mut Json, key: &str, value: Json) {
     }
 }
 
-fn rename_references(key: &str, value: &mut Json, rename: &HashMap<String, String>) {
+fn rename_references(key: &str, value: &mut Json, rename: &[(String, String)]) {
     let swap = |s: &mut String| {
-        if let Some(new_id) = rename.get(s.as_str()) {
-            *s = new_id.clone();
+        if let Some(new_id) = renamed(rename, s) {
+            *s = new_id.to_string();
         }
     };
     match value {
@@ -522,7 +537,7 @@ pub struct CandidatePair {
 }
 
 impl CandidatePair {
-    fn of(e: &StatsEntry, by_id: &HashMap<&str, &StatsEntry>) -> Self {
+    fn of(e: &StatsEntry, by_id: &Index<'_>) -> Self {
         let end = |key: &str, kind: &str| {
             let c = by_id.get(e.str(key)?).filter(|c| c.kind == kind)?;
             Some(Candidate::of(c))
@@ -692,8 +707,7 @@ impl StatsParser {
     /// Parses one report polled at `now_ms` (wall-clock ms, `Date.now()`): the payload's
     /// `timestamp`, and the interval length when the stats objects carry no `timestamp`.
     pub fn parse(&mut self, entries: &[StatsEntry], now_ms: f64) -> StatsSnapshot {
-        let by_id: HashMap<&str, &StatsEntry> =
-            entries.iter().map(|e| (e.id.as_str(), e)).collect();
+        let by_id = Index(entries);
         let mut sections = [None, None, None];
         for (i, spec) in [&VIDEO, &AUDIO, &OUTBOUND_VIDEO].into_iter().enumerate() {
             let entry = entries.iter().rev().find(|e| {
@@ -730,7 +744,7 @@ fn section(
     e: &StatsEntry,
     prev: Option<&Baseline>,
     now_ms: f64,
-    by_id: &HashMap<&str, &StatsEntry>,
+    by_id: &Index<'_>,
 ) -> Section {
     // A previous sample of the same object whose counters did not go backwards.
     let prev = prev.filter(|p| {
@@ -863,7 +877,7 @@ fn section(
     }
 }
 
-fn connection(entries: &[StatsEntry], by_id: &HashMap<&str, &StatsEntry>) -> ConnectionStats {
+fn connection(entries: &[StatsEntry], by_id: &Index<'_>) -> ConnectionStats {
     let succeeded: Vec<CandidatePair> = entries
         .iter()
         .filter(|e| e.kind == "candidate-pair" && e.str("state") == Some("succeeded"))
@@ -888,7 +902,7 @@ fn connection(entries: &[StatsEntry], by_id: &HashMap<&str, &StatsEntry>) -> Con
 /// `selectedCandidatePair` diagnostic (`None` when a candidate is missing).
 #[must_use]
 pub fn first_succeeded_pair(entries: &[StatsEntry]) -> Option<CandidatePair> {
-    let by_id: HashMap<&str, &StatsEntry> = entries.iter().map(|e| (e.id.as_str(), e)).collect();
+    let by_id = Index(entries);
     let pair = entries
         .iter()
         .find(|e| e.kind == "candidate-pair" && e.str("state") == Some("succeeded"))?;

@@ -5,8 +5,8 @@
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::json::{Json, TextCodec};
 use crate::web::cancel::CancelToken;
+use crate::web::chan::{race, Either};
 use crate::web::error::{from_js, Result};
-use futures_util::future::{select, Either};
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::future::Future;
@@ -168,9 +168,9 @@ pub async fn await_js(p: Promise, code: ErrorCode, what: &str) -> Result<JsValue
 /// Runs `f` with a bound of `ms`; a `WEBRTC_TIMEOUT_ERROR` for `phase` (`what` did not
 /// finish) when it runs out.
 pub async fn bounded<T>(ms: u32, phase: &str, what: &str, f: Task<'_, Result<T>>) -> Result<T> {
-    match select(f, TimeoutFuture::new(ms)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err(SdkError::timeout(phase, what, ms)),
+    match race(f, Box::pin(TimeoutFuture::new(ms))).await {
+        Either::Left(r) => r,
+        Either::Right(()) => Err(SdkError::timeout(phase, what, ms)),
     }
 }
 
@@ -179,9 +179,9 @@ pub async fn or_cancel<T>(f: Task<'_, T>, cancel: &CancelToken) -> Option<T> {
     if cancel.is_cancelled() {
         return None;
     }
-    match select(f, cancel.cancelled()).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
+    match race(f, Box::pin(cancel.cancelled())).await {
+        Either::Left(v) => Some(v),
+        Either::Right(()) => None,
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod avatar;
 pub mod cancel;
+pub mod chan;
 pub mod error;
 pub mod events;
 pub mod image;

@@ -113,7 +113,7 @@ async function checklist() {
   check("only targetBitrateKbps, currentRoundTripTime, availableOutgoingBitrate may be null", nulls.length === 0, nulls.join(","));
 
   // 4. set, setPrompt, setImage.
-  const png = await (await fetch("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")).blob();
+  const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
   const file = new File([png], "ref.png", { type: "image/png" });
   check("set({prompt}) resolves", (await rejects(() => client.set({ prompt: "ink" }))) === null);
   check("setPrompt(p, {enhance: false, maxTimeout: 1}) resolves", (await rejects(() => client.setPrompt("oil", { enhance: false, maxTimeout: 1 }))) === null);

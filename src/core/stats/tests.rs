@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::json::parse;
+use std::collections::HashSet;
 
 fn fixture(name: &str) -> Vec<StatsEntry> {
     let text = match name {

@@ -8,12 +8,12 @@ use crate::core::error::{join, ErrorCode, SdkError};
 use crate::core::protocol::{from_json, Incoming, ServerMessage};
 use crate::core::retry::RetryPolicy;
 use crate::core::token::SubscribeToken;
+use crate::web::chan::{race, Either};
 use crate::web::error::Result;
 use crate::web::js::{self, or_cancel, perf_now, BROWSER};
 use crate::web::transport::ws::WsEvent;
 use crate::web::transport::{ivs, webrtc, Connection, Input, Live};
 use futures_channel::oneshot;
-use futures_util::future::select;
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 
@@ -97,7 +97,7 @@ async fn backoff(ctx: &Session, ms: u32) {
     let (tx, rx) = oneshot::channel();
     *ctx.wake.borrow_mut() = Some(tx);
     let probe = Box::pin(probe_until_up(ctx, ms));
-    let _ = or_cancel(Box::pin(select(probe, rx)), &ctx.cancel).await;
+    let _ = or_cancel(Box::pin(race(probe, Box::pin(rx))), &ctx.cancel).await;
     ctx.wake.borrow_mut().take();
 }
 
@@ -132,14 +132,8 @@ async fn reachable(url: &str) -> bool {
     init.set_cache(web_sys::RequestCache::NoStore);
     let p = window.fetch_with_str_and_init(url, &init);
     let answered = wasm_bindgen_futures::JsFuture::from(p);
-    matches!(
-        select(
-            Box::pin(answered),
-            gloo_timers::future::TimeoutFuture::new(1000)
-        )
-        .await,
-        futures_util::future::Either::Left((Ok(_), _))
-    )
+    let timeout = Box::pin(gloo_timers::future::TimeoutFuture::new(1000));
+    matches!(race(Box::pin(answered), timeout).await, Either::Left(Ok(_)))
 }
 
 /// What ended a live connection.

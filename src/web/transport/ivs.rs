@@ -97,7 +97,7 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
     let tx = conn.tx.clone();
     spawn_local(async move {
         if let Err(e) = JsFuture::from(joined).await {
-            let _ = tx.unbounded_send(Input::Stage(StageInput::JoinFailed(ivs_sdk::join_error(
+            tx.send(Input::Stage(StageInput::JoinFailed(ivs_sdk::join_error(
                 &e,
             ))));
         }

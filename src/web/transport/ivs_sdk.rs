@@ -10,11 +10,10 @@
 
 use crate::core::error::{join, ErrorCode, SdkError};
 use crate::core::options::JitterBuffer;
+use crate::web::chan::{race, Either, Sender};
 use crate::web::error::{from_js, Result};
 use crate::web::js::{get, set};
-use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
 use gloo_events::EventListener;
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -179,8 +178,13 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
             let _ = tx.send(Err("the script could not be loaded (network error, blocked by CSP or CORS, or not found)".into()));
         }
     });
-    match select(rx, TimeoutFuture::new(SDK_LOAD_TIMEOUT_MS)).await {
-        Either::Left((Ok(Ok(())), _)) => {
+    match race(
+        Box::pin(rx),
+        Box::pin(TimeoutFuture::new(SDK_LOAD_TIMEOUT_MS)),
+    )
+    .await
+    {
+        Either::Left(Ok(Ok(()))) => {
             let global = get(&js_sys::global(), SDK_GLOBAL);
             if is_module(&global) {
                 Ok(global)
@@ -191,9 +195,9 @@ pub async fn load_module(explicit: Option<&JsValue>, url: &str) -> Result<JsValu
                 ))
             }
         }
-        Either::Left((Ok(Err(why)), _)) => Err(load_error(url, &why)),
-        Either::Left((Err(_), _)) => Err(load_error(url, "the script element went away")),
-        Either::Right(_) => {
+        Either::Left(Ok(Err(why))) => Err(load_error(url, &why)),
+        Either::Left(Err(_)) => Err(load_error(url, "the script element went away")),
+        Either::Right(()) => {
             let _ = script.set_attribute(SCRIPT_MARK, "failed");
             Err(load_error(url, "no answer within 15 s"))
         }
@@ -349,7 +353,7 @@ impl StageConn {
         token: &str,
         role: StageRole,
         jitter_buffer: &JitterBuffer,
-        tx: UnboundedSender<I>,
+        tx: Sender<I>,
         map: fn(StageInput) -> I,
     ) -> Result<(Rc<StageConn>, Promise)> {
         // Local streams: the first video track (simulcast off) and the first audio track.
@@ -447,7 +451,7 @@ impl StageConn {
                 } else {
                     StageState::Other
                 };
-                let _ = t.unbounded_send(map(StageInput::State(kind, s)));
+                t.send(map(StageInput::State(kind, s)));
             }),
         ));
         let t = tx.clone();
@@ -462,7 +466,7 @@ impl StageConn {
                 } else {
                     Vec::new()
                 };
-                let _ = t.unbounded_send(map(StageInput::StreamsAdded {
+                t.send(map(StageInput::StreamsAdded {
                     participant_id: participant_id(&p).unwrap_or_default(),
                     streams,
                 }));
@@ -480,14 +484,14 @@ impl StageConn {
                 } else {
                     Vec::new()
                 };
-                let _ = t.unbounded_send(map(StageInput::StreamsRemoved { streams }));
+                t.send(map(StageInput::StreamsRemoved { streams }));
             }),
         ));
         let t = tx.clone();
         handlers.push((
             names.ev_left.clone(),
             Closure::new(move |reason: JsValue, _: JsValue| {
-                let _ = t.unbounded_send(map(StageInput::Left(
+                t.send(map(StageInput::Left(
                     reason.as_string().unwrap_or_else(|| "unknown".into()),
                 )));
             }),
@@ -496,7 +500,7 @@ impl StageConn {
         handlers.push((
             names.ev_error.clone(),
             Closure::new(move |e: JsValue, _: JsValue| {
-                let _ = t.unbounded_send(map(StageInput::Error(describe_stage_error(&e))));
+                t.send(map(StageInput::Error(describe_stage_error(&e))));
             }),
         ));
         for (event, handler) in &handlers {

@@ -15,10 +15,9 @@ use crate::core::error::{ErrorCode, SdkError};
 use crate::core::json::Json;
 use crate::core::protocol::ClientMessage;
 use crate::web::cancel::{CancelOnDrop, CancelToken};
+use crate::web::chan::{channel, Receiver, Sender};
 use crate::web::error::{from_js, Result};
 use crate::web::session::Session;
-use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use futures_util::StreamExt;
 use ivs_sdk::{StageConn, StageInput};
 use peer::{PcEvent, PeerConn};
 use std::cell::{Cell, RefCell};
@@ -52,7 +51,7 @@ pub struct Connection {
     /// The signaling socket (an IVS viewer has none).
     pub ws: Option<Ws>,
     /// Where browser callbacks forward their events.
-    pub tx: UnboundedSender<Input>,
+    pub tx: Sender<Input>,
     link: RefCell<Link>,
     remote: RefCell<Option<MediaStream>>,
     /// The `turn_config` of this connection, as an `RTCIceServer`.
@@ -84,7 +83,7 @@ pub struct Live {
     /// The connection.
     pub conn: Rc<Connection>,
     /// Its inputs.
-    pub rx: UnboundedReceiver<Input>,
+    pub rx: Receiver<Input>,
 }
 
 impl Live {
@@ -97,7 +96,7 @@ impl Live {
 impl Connection {
     /// Opens the WebSocket at `url` (none for an IVS viewer).
     pub fn open(url: Option<&str>) -> Result<Live> {
-        let (tx, rx) = mpsc::unbounded();
+        let (tx, rx) = channel();
         let ws = match url {
             Some(url) => Some(Ws::open(url, tx.clone(), Input::Ws)?),
             None => None,

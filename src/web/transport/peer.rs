@@ -9,9 +9,9 @@ use crate::core::error::{ErrorCode, SdkError};
 use crate::core::json::Json;
 use crate::core::protocol::IceCandidateInit;
 use crate::core::sdp;
+use crate::web::chan::Sender;
 use crate::web::error::{from_js, Result};
 use crate::web::js::{await_js, get, method, set, to_js, Task};
-use futures_channel::mpsc::UnboundedSender;
 use gloo_events::EventListener;
 use js_sys::{Array, Function, Object, Promise};
 use std::cell::{Cell, RefCell};
@@ -95,7 +95,7 @@ impl PeerConn {
         ice_servers: &JsValue,
         relay: bool,
         media: Media<'_>,
-        tx: &UnboundedSender<I>,
+        tx: &Sender<I>,
         map: fn(PcEvent) -> I,
     ) -> Result<PeerConn> {
         let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers, relay))
@@ -155,9 +155,9 @@ impl PeerConn {
         Ok(conn)
     }
 
-    fn listen<I: 'static>(&self, tx: &UnboundedSender<I>, map: fn(PcEvent) -> I) {
-        let forward = move |tx: &UnboundedSender<I>, ev: PcEvent| {
-            let _ = tx.unbounded_send(map(ev));
+    fn listen<I: 'static>(&self, tx: &Sender<I>, map: fn(PcEvent) -> I) {
+        let forward = move |tx: &Sender<I>, ev: PcEvent| {
+            tx.send(map(ev));
         };
         let mut ls = self.listeners.borrow_mut();
         let t = tx.clone();

@@ -3,9 +3,9 @@
 
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::protocol::{ClientMessage, Message};
+use crate::web::chan::Sender;
 use crate::web::error::{from_js, Result};
 use crate::web::js::BROWSER;
-use futures_channel::mpsc::UnboundedSender;
 use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
@@ -34,11 +34,7 @@ pub struct Ws {
 
 impl Ws {
     /// Opens `url`, forwarding events through `map` into `tx`.
-    pub fn open<I: 'static>(
-        url: &str,
-        tx: UnboundedSender<I>,
-        map: fn(WsEvent) -> I,
-    ) -> Result<Ws> {
+    pub fn open<I: 'static>(url: &str, tx: Sender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
         let socket = WebSocket::new(url).map_err(|e| {
             from_js(
                 ErrorCode::WebsocketError,
@@ -46,8 +42,8 @@ impl Ws {
                 &e,
             )
         })?;
-        let forward = move |tx: &UnboundedSender<I>, ev: WsEvent| {
-            let _ = tx.unbounded_send(map(ev));
+        let forward = move |tx: &Sender<I>, ev: WsEvent| {
+            tx.send(map(ev));
         };
         let t = tx.clone();
         let open = EventListener::new(&socket, "open", move |_| forward(&t, WsEvent::Open));
