@@ -7,7 +7,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$root"
 out=$(pin build out-dir); name=$(pin build out-name)
 say "wasm-pack build ($(pin build target))"
-scripts/wasm-env.sh wasm-pack --quiet build --release --mode no-install \
+# Its own target directory: the package's flags differ from the test builds'.
+RUSTFLAGS="$(pin build rustflags)" CARGO_UNSTABLE_BUILD_STD_FEATURES="$(pin build std-features)" \
+  WASM_TARGET_DIR="$root/target/wasm-pkg" \
+  scripts/wasm-env.sh wasm-pack --quiet build --release --mode no-install \
   --target "$(pin build target)" --out-dir "$out" --out-name "$name"
 wasm="$out/${name}_bg.wasm"
 debug="$out/${name}_bg.debug.wasm"
@@ -24,4 +27,10 @@ node scripts/finish-pkg.mjs "$out" "$name"
 gz() { gzip -9 -c "$1" | wc -c; }
 say "wasm $before -> $(stat -c %s "$wasm") bytes (gzip $(gz "$wasm")); glue $(stat -c %s "$out/$name.js") bytes (gzip $(gz "$out/$name.js"))"
 say "debug wasm (names kept) $(stat -c %s "$debug") bytes (gzip $(gz "$debug"))"
-say "package size, gzip, wasm + glue: $(( $(gz "$wasm") + $(gz "$out/$name.js") )) bytes"
+size=$(( $(gz "$wasm") + $(gz "$out/$name.js") ))
+budget=$(pin budget package-gzip-bytes)
+say "package size, gzip, wasm + glue: $size bytes (budget $budget)"
+if [ "$size" -gt "$budget" ]; then
+  echo "build-pkg: the package is $size bytes gzip, above its budget of $budget (wasm-pack.toml [budget])" >&2
+  exit 1
+fi

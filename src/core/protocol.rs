@@ -349,7 +349,7 @@ impl Fields<'_> {
     fn whole(&self, key: &str, max: f64, lenient: bool) -> Result<f64, ParseError> {
         let n = match self.v.get(key) {
             Some(Json::Num(n)) => Some(*n),
-            Some(Json::Str(s)) if lenient => s.trim().parse::<f64>().ok(),
+            Some(Json::Str(s)) if lenient => s.trim().parse::<u32>().ok().map(f64::from),
             _ => None,
         };
         n.filter(|n| n.fract() == 0.0 && (0.0..=max).contains(n))

@@ -234,7 +234,13 @@ pub async fn handle(
         Input::Ws(WsEvent::Message(text)) => {
             let parsed = (BROWSER.parse)(&text).map(|v| from_json::<ServerMessage>(&v));
             match parsed {
-                Some(Ok(Incoming::Message(m))) => on_message(ctx, conn, m, setup).await,
+                Some(Ok(Incoming::Message(m))) => {
+                    if webrtc::is_signal(&m) {
+                        webrtc::on_signal(ctx, conn, &m, setup).await?;
+                        return Ok(Some(m));
+                    }
+                    on_message(ctx, conn, m, setup)
+                }
                 Some(Ok(Incoming::Unknown(_))) => Ok(None),
                 Some(Err(e)) => {
                     ctx.logger
@@ -252,18 +258,14 @@ pub async fn handle(
     }
 }
 
-async fn on_message(
+/// The messages that are not signaling (see [`webrtc::is_signal`]).
+fn on_message(
     ctx: &Rc<Session>,
     conn: &Rc<Connection>,
     m: ServerMessage,
     setup: bool,
 ) -> Result<Option<ServerMessage>> {
     match &m {
-        ServerMessage::Ready
-        | ServerMessage::Answer { .. }
-        | ServerMessage::Offer { .. }
-        | ServerMessage::IceCandidate { .. }
-        | ServerMessage::TurnConfig { .. } => webrtc::on_signal(ctx, conn, &m, setup).await?,
         ServerMessage::PromptAck {
             prompt,
             success,
@@ -301,7 +303,6 @@ async fn on_message(
             js::set(&o, "seconds", &(*seconds).into());
             ctx.events.emit("generationTick", o.into());
         }
-        ServerMessage::GenerationEnded { .. } | ServerMessage::IvsStageReady { .. } => {}
         ServerMessage::SessionId {
             session_id,
             server_ip,
@@ -328,6 +329,7 @@ async fn on_message(
             ctx.stats.on_server_metrics(r);
             ctx.emit_json("serverMetrics", &r.received);
         }
+        _ => {}
     }
     Ok(Some(m))
 }

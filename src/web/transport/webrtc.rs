@@ -210,14 +210,30 @@ fn spawn_pair_diagnostic(ctx: &Session, conn: &Rc<Connection>, pc: &Rc<PeerConn>
     });
 }
 
+/// True for the messages [`on_signal`] handles.
+pub fn is_signal(m: &ServerMessage) -> bool {
+    matches!(
+        m,
+        ServerMessage::Ready
+            | ServerMessage::Answer { .. }
+            | ServerMessage::Offer { .. }
+            | ServerMessage::IceCandidate { .. }
+            | ServerMessage::TurnConfig { .. }
+    )
+}
+
 /// Signaling messages of the WebRTC transport. In `setup`, a failure ends the attempt; on a
 /// live connection an answer or offer that cannot be applied is dropped with a warning.
-pub async fn on_signal(
-    ctx: &Session,
-    conn: &Connection,
-    m: &ServerMessage,
+pub fn on_signal<'a>(
+    ctx: &'a Session,
+    conn: &'a Connection,
+    m: &'a ServerMessage,
     setup: bool,
-) -> Result<()> {
+) -> crate::web::js::Task<'a, Result<()>> {
+    Box::pin(signal(ctx, conn, m, setup))
+}
+
+async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool) -> Result<()> {
     let Some(pc) = conn.pc() else {
         // Before the peer connection exists only the TURN config matters.
         if let ServerMessage::TurnConfig { .. } = m {
