@@ -901,6 +901,7 @@ mod tests {
                 let gray = strip_gray(0xBEEF);
                 let ys = w + pad;
                 for row in 0..h {
+                    #[allow(clippy::needless_range_loop)]
                     for x in 0..ys {
                         let i = row * ys + x;
                         if row >= h - MARKER_HEIGHT && x < MARKER_WIDTH {

@@ -255,7 +255,7 @@ mod tests {
         for i in 0..100u32 {
             b.push_stats(
                 Obj::new()
-                    .set("i", i as u32)
+                    .set("i", i)
                     .set("pad", big.as_str())
                     .build(),
             );

@@ -285,12 +285,15 @@ pub enum StageRole {
     Viewer { server_participant_id: String },
 }
 
+/// A stage event name and the handler registered for it.
+type Handler = (String, Closure<dyn FnMut(JsValue, JsValue)>);
+
 /// One joined (or joining) stage. Dropping it removes the handlers and leaves the stage.
 pub struct StageConn {
     stage: IvsStage,
     local_streams: Vec<StageStream>,
     remote_streams: RefCell<Vec<StageStream>>,
-    handlers: Vec<(String, Closure<dyn FnMut(JsValue, JsValue)>)>,
+    handlers: Vec<Handler>,
     _strategy: Vec<Closure<dyn Fn(JsValue) -> JsValue>>,
 }
 
@@ -435,7 +438,7 @@ impl StageConn {
             construct(module, "Stage", &Array::of2(&token.into(), &strategy))?.unchecked_into();
 
         // Events.
-        let mut handlers: Vec<(String, Closure<dyn FnMut(JsValue, JsValue)>)> = Vec::new();
+        let mut handlers: Vec<Handler> = Vec::new();
         let names2 = names.clone();
         let t = tx.clone();
         handlers.push((
