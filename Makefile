@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what it needs first (scripts/setup.sh).
-.PHONY: demo test setup pkg bench e2e
+.PHONY: demo test setup pkg bench e2e lint
 
 demo: ## set up, build, run the reference server with the test page
 	bash scripts/demo.sh
@@ -9,6 +9,10 @@ test: ## set up and run every test suite
 
 setup: ## install the toolchain and tools pinned in wasm-pack.toml
 	bash scripts/setup.sh
+
+lint: ## cargo fmt --check and clippy -D warnings (native and wasm32)
+	bash scripts/setup.sh
+	bash scripts/lint.sh
 
 pkg: ## build the npm package into pkg/ and print its size
 	bash scripts/setup.sh

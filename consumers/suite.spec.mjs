@@ -289,6 +289,9 @@ describe("outside the browser", () => {
       const extra = Object.keys(sdk).filter((k) => !(k in glue));
       // The JS list of ERROR_CODES is the wasm's own.
       const codes = JSON.stringify(sdk.ERROR_CODES) === JSON.stringify(glue.__errorCodes());
+      // Node has WebAssembly and WebSocket but no RTCPeerConnection: not a supported browser.
+      const support = await import("realtime-video-sdk/support");
+      if (support.isBrowserSupported() !== false || support.isBrowserSupported !== sdk.isBrowserSupported) throw new Error("isBrowserSupported");
       const first = await sdk.default();
       const again = [sdk.initSync(), await sdk.default()].every((w) => w === first);
       console.log(JSON.stringify({ names: Object.keys(sdk).length, missing, extra: extra.sort(), codes, again }));`;
@@ -297,7 +300,7 @@ describe("outside the browser", () => {
     assert.ok(names > 5, `the entry exports ${names} names`);
     assert.deepEqual(rest, {
       missing: [],
-      extra: ["ERROR_CODES", "createConsoleLogger", "noopLogger"],
+      extra: ["ERROR_CODES", "createConsoleLogger", "isBrowserSupported", "noopLogger"],
       codes: true,
       again: true,
     });

@@ -5,3 +5,9 @@ export declare const ERROR_CODES: { readonly [K in ErrorCode]: K };
 export declare function createConsoleLogger(minLevel?: LogLevel): Logger;
 /** Drops everything (the default logger). */
 export declare const noopLogger: Logger;
+/**
+ * Whether this browser has what the SDK needs (WebAssembly with the features it is built with,
+ * WebSocket, RTCPeerConnection, MediaStream); with `latencyTracking`, also the frame APIs of
+ * latency tracking. Also importable without the wasm from `realtime-video-sdk/support`.
+ */
+export declare function isBrowserSupported(options?: { latencyTracking?: boolean }): boolean;

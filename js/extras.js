@@ -30,3 +30,33 @@ export function createConsoleLogger(minLevel = "warn") {
 
 /** A logger that drops everything (the default). */
 export const noopLogger = Object.freeze({ debug() {}, info() {}, warn() {}, error() {} });
+
+// A module that uses the WebAssembly features the SDK is built with: bulk memory
+// (`memory.fill`), saturating float-to-int (`i32.trunc_sat_f32_s`) and sign extension
+// (`i32.extend8_s`).
+const FEATURES = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 5, 3, 1, 0, 1, 10, 21, 1, 19, 0, 65, 0, 65, 0, 65, 0, 252, 11, 0, 67, 0, 0, 128, 63, 252, 0, 192, 11]);
+
+/**
+ * Whether this browser has what the SDK needs: WebAssembly with the features it is built
+ * with, WebSocket, RTCPeerConnection and MediaStream; with `{latencyTracking: true}` also the
+ * frame APIs the latency tracking uses (requestVideoFrameCallback or requestAnimationFrame,
+ * and MediaStreamTrackProcessor/Generator or canvas captureStream). Importable without
+ * instantiating the wasm: `realtime-video-sdk/support`.
+ */
+export function isBrowserSupported(options = {}) {
+  const g = globalThis;
+  const has = (name) => typeof g[name] === "function";
+  let wasm = false;
+  try {
+    wasm = typeof g.WebAssembly === "object" && g.WebAssembly.validate(FEATURES);
+  } catch {
+    wasm = false;
+  }
+  const core = wasm && has("WebSocket") && has("RTCPeerConnection") && has("MediaStream") && has("fetch");
+  if (!core || !options.latencyTracking) return core;
+  const video = g.HTMLVideoElement?.prototype;
+  const frames = typeof video?.requestVideoFrameCallback === "function" || has("requestAnimationFrame");
+  const stamping = (has("MediaStreamTrackProcessor") && has("MediaStreamTrackGenerator"))
+    || typeof g.HTMLCanvasElement?.prototype?.captureStream === "function";
+  return frames && stamping;
+}

@@ -108,6 +108,8 @@ const pkg = {
   exports: {
     ".": conditions("index"),
     "./debug": conditions("debug"),
+    // isBrowserSupported() (and the other plain-JS parts) without instantiating the wasm.
+    "./support": { types: "./extras.d.ts", default: "./extras.js" },
     [wasm.release]: wasm.release,
     [wasm.debug]: wasm.debug,
     "./package.json": "./package.json",

@@ -11,6 +11,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 bash scripts/setup.sh
 
+say "formatting and lints (cargo fmt --check, clippy -D warnings, native and wasm32)"
+bash scripts/lint.sh 2>&1 | tee "$logs/lint.txt"
+
 say "native tests (core + reference server)"
 cargo test --workspace --color never 2>&1 | tee "$logs/native.log"
 

@@ -9,6 +9,10 @@
 //! * `web` (wasm32 only): the glue that turns browser events into core inputs and core
 //!   outputs into browser calls, exported to JavaScript with `wasm-bindgen`.
 
+// Tests may unwrap (a failed unwrap is a failed test); the library itself may not (the
+// workspace lints deny it, checked by clippy on the non-test build).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]

@@ -234,9 +234,7 @@ async fn invalid_options_name_the_option() {
             "INVALID_BASE_URL",
         ),
     ] {
-        let e = realtime_video_sdk::web_api::create_decart_client(obj(json))
-            .err()
-            .expect("refused");
+        let e = realtime_video_sdk::web_api::create_decart_client(obj(json)).expect_err("refused");
         assert_eq!(code(&e), code_expected, "{json}");
     }
 }
@@ -534,9 +532,7 @@ async fn logger_gets_the_sdk_lines_without_the_key() {
         r#"{{"realtimeBaseUrl": "{}", "apiKey": "k", "logger": {{"warn": 3}}}}"#,
         base_url()
     ));
-    let e = realtime_video_sdk::web_api::create_realtime_client(o)
-        .err()
-        .expect("bad logger refused");
+    let e = realtime_video_sdk::web_api::create_realtime_client(o).expect_err("bad logger refused");
     assert!(message(&e).contains("`logger.warn`"), "{}", message(&e));
 }
 
@@ -553,10 +549,7 @@ async fn abort_signal_abandons_a_retrying_connect() {
     sleep(1500).await;
     let start = now();
     controller.abort();
-    let e = await_promise(p)
-        .await
-        .err()
-        .expect("aborted connect rejects");
+    let e = await_promise(p).await.expect_err("aborted connect rejects");
     assert_eq!(code(&e), "ABORTED", "{}", message(&e));
     assert!(
         now() - start < 500.0,

@@ -256,7 +256,7 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     if !saved.is_undefined() {
         set(&global, "IVSBroadcastClient", saved);
     }
-    let e = r.err().expect("must fail");
+    let e = r.expect_err("must fail");
     assert_eq!(detail(&e), "IVS_LOAD_FAILED", "{}", why(&e));
     assert_eq!(code(&e), "WEBRTC_SIGNALING_ERROR");
     assert!(
@@ -271,7 +271,6 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     set(&o, "onRemoteStream", cb.as_ref().clone());
     let e = await_promise(call(&factory("test-key"), "connect", &[camera.into(), o]))
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(message(&e).contains("`ivsModule`"), "{}", message(&e));
 }

@@ -90,9 +90,7 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
     ))
     .await;
     let took = now() - started;
-    let e = r
-        .err()
-        .expect("the real SDK cannot join the reference server's stage");
+    let e = r.expect_err("the real SDK cannot join the reference server's stage");
     let entries: Vec<String> = log
         .iter()
         .map(|x| {
@@ -175,8 +173,7 @@ async fn real_package_is_found_by_url() {
         &[camera.clone().into(), o],
     ))
     .await
-    .err()
-    .expect("must fail to join");
+    .expect_err("must fail to join");
     // Loaded (not IVS_LOAD_FAILED): the failure is the stage's.
     assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
     for t in camera.get_tracks().iter() {

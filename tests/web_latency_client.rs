@@ -289,8 +289,7 @@ async fn a_video_element_that_is_not_one_is_refused() {
         &[camera.clone().into(), o],
     ))
     .await
-    .err()
-    .expect("must fail");
+    .expect_err("must fail");
     assert_eq!(code(&e), "INVALID_OPTIONS");
     assert!(
         message(&e).contains("latencyTracking.videoElement"),

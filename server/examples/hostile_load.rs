@@ -16,6 +16,7 @@
 //! times (3), about 20 s a round (the server's default header timeout is 10 s, and the idle
 //! connections are held until it closes them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a failure stops it with the reason
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::net::SocketAddr;

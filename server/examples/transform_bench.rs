@@ -12,6 +12,7 @@
 //! thread's own (`/proc/thread-self/schedstat`), so other load on the machine does not
 //! count; the per-stage times are wall-clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a failure stops it with the reason
 use realtime_reference_server::codec::{Encoder, EncoderConfig, I420Frame};
 use realtime_reference_server::effects::{self, Effect, Look};
 use realtime_reference_server::transform::{restyle, Decoded, Pipeline};

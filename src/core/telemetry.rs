@@ -253,12 +253,7 @@ mod tests {
         let mut b = TelemetryBuffer::default();
         let big = "x".repeat(2000);
         for i in 0..100u32 {
-            b.push_stats(
-                Obj::new()
-                    .set("i", i)
-                    .set("pad", big.as_str())
-                    .build(),
-            );
+            b.push_stats(Obj::new().set("i", i).set("pad", big.as_str()).build());
         }
         b.push_diagnostic(diagnostic_item("videoStall", Json::Null, 0.0));
         let body = b

@@ -3,7 +3,7 @@
 // type (a wrong type fails the check), and refuse what is wrong (`@ts-expect-error`).
 import init, {
   createDecartClient, createRealtimeClient, models, isRealtimeModel, isRealtimeError,
-  ERROR_CODES, createConsoleLogger, noopLogger, readMarker, stampMarker, version,
+  ERROR_CODES, createConsoleLogger, noopLogger, readMarker, stampMarker, version, isBrowserSupported,
   type DecartClientOptions, type RealTimeClient, type RealTimeClientConnectOptions,
   type ConnectionState, type ModelDefinition, type WebRTCStats, type DiagnosticEvent,
   type PixelLatencyEvent, type PixelLatencyReport, type PixelLatencyMeasurement,
@@ -125,6 +125,7 @@ function readError(e: DecartSDKError): void {
 export async function page(camera: MediaStream, video: HTMLVideoElement): Promise<void> {
   await init(); // a no-op after the automatic instantiation
   s(version());
+  b(isBrowserSupported()); b(isBrowserSupported({ latencyTracking: true }));
   const mirage: ModelDefinition = models.realtime("mirage");
   n(mirage.fps); n(mirage.width); s(mirage.urlPath);
   models.list().forEach((m) => s(m.name));

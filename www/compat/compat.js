@@ -2,7 +2,7 @@
 // unchanged but for the import line below. It walks API.md §8's compatibility checklist
 // against the local reference server and leaves the outcome in `window.compat` (read by
 // e2e/compat.spec.mjs) and on the page.
-import { createDecartClient, models, isRealtimeModel, ERROR_CODES, createConsoleLogger, noopLogger, readMarker } from "/pkg/index.js";
+import { createDecartClient, models, isRealtimeModel, ERROR_CODES, createConsoleLogger, noopLogger, readMarker, isBrowserSupported } from "/pkg/index.js";
 
 const params = new URLSearchParams(location.search);
 const transport = params.get("transport") ?? "webrtc";
@@ -69,6 +69,7 @@ async function checklist() {
   const mirage = models.realtime("mirage");
   check("mirage is 25 fps, 1280×704", mirage.fps === 25 && mirage.width === 1280 && mirage.height === 704, JSON.stringify(mirage));
   check("isRealtimeModel", isRealtimeModel("lucy_2_rt") && !isRealtimeModel("lucy"));
+  check("isBrowserSupported() here, with latency tracking too", isBrowserSupported() && isBrowserSupported({ latencyTracking: true }));
 
   // `baseUrl` is the HTTP API's: it does not move the realtime connection.
   const { realtime } = createDecartClient({ apiKey, realtimeBaseUrl, baseUrl: "https://api.invalid", logger: noopLogger });
