@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/ (wasm-pack, release profile), optimises the wasm with
-# the pinned wasm-opt, finishes the package (entries, package.json, licenses, changelog:
+# the pinned wasm-opt, shortens the wasm's import names and minifies the glue
+# (scripts/minify-pkg.mjs), finishes the package (entries, package.json, licenses, changelog:
 # scripts/finish-pkg.mjs), and prints the raw and gzip sizes of wasm + JS glue.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +24,7 @@ opt=$(pin build wasm-opt)
 # shellcheck disable=SC2086
 .tools/node_modules/.bin/wasm-opt $opt "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
+node scripts/minify-pkg.mjs "$out" "$name"
 node scripts/finish-pkg.mjs "$out" "$name"
 gz() { gzip -9 -c "$1" | wc -c; }
 say "wasm $before -> $(stat -c %s "$wasm") bytes (gzip $(gz "$wasm")); glue $(stat -c %s "$out/$name.js") bytes (gzip $(gz "$out/$name.js"))"

@@ -44,11 +44,12 @@ else
 fi
 
 # 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests,
-#    playwright-core for the end-to-end tests of the test page, publint for the package.
+#    playwright-core for the end-to-end tests of the test page, publint for the package,
+#    terser for the package's glue.
 mkdir -p .tools
 [ -f .tools/package.json ] || echo '{"name":"realtime-sdk-tools","private":true}' > .tools/package.json
 want=()
-for name in binaryen typescript amazon-ivs-web-broadcast playwright-core publint; do
+for name in binaryen typescript amazon-ivs-web-broadcast playwright-core publint terser; do
   v=$(pin tools "$name")
   have=$(node -p "try{require('./.tools/node_modules/$name/package.json').version}catch(e){''}")
   [ "$have" = "$v" ] || want+=("$name@$v")
