@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what it needs first (scripts/setup.sh).
-.PHONY: demo test setup pkg bench e2e lint
+.PHONY: demo test setup pkg bench e2e lint size
 
 demo: ## set up, build, run the reference server with the test page
 	bash scripts/demo.sh
@@ -17,6 +17,10 @@ lint: ## cargo fmt --check and clippy -D warnings (native and wasm32)
 pkg: ## build the npm package into pkg/ and print its size
 	bash scripts/setup.sh
 	bash scripts/build-pkg.sh
+
+size: ## where the package's bytes go: top 25 wasm items (twiggy), sections, glue
+	bash scripts/setup.sh
+	bash scripts/size-profile.sh
 
 bench: ## per-frame costs of the marker codec
 	cargo run --release --example bench_marker

@@ -43,6 +43,15 @@ else
   cargo install -q wasm-pack --version "=$wp" --force
 fi
 
+# 3b. twiggy, for the size profile (scripts/size-profile.sh).
+tw=$(pin tools twiggy)
+if [ "$(twiggy --version 2>/dev/null | awk '{print $2}')" = "$tw" ]; then
+  say "twiggy $tw present"
+else
+  say "cargo install twiggy $tw"
+  cargo install -q twiggy --version "=$tw" --locked --force
+fi
+
 # 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests,
 #    playwright-core for the end-to-end tests of the test page, publint for the package,
 #    terser for the package's glue.
