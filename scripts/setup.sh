@@ -43,6 +43,15 @@ else
   cargo install -q wasm-pack --version "=$wp" --force
 fi
 
+# 3b. cargo-fuzz for the fuzz targets of the core (scripts/fuzz.sh).
+cf=$(pin tools cargo-fuzz)
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" = "$cf" ]; then
+  say "cargo-fuzz $cf present"
+else
+  say "cargo install cargo-fuzz $cf"
+  cargo install -q cargo-fuzz --version "=$cf" --force
+fi
+
 # 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests, and
 #    playwright-core for the end-to-end tests of the test page.
 mkdir -p .tools
