@@ -11,6 +11,8 @@
 # target (executions, executions per second) and a closing
 # "test result: ok. N passed; M failed" line (N = targets that ran clean).
 #
+# A target may add libFuzzer options in a line of its own file: `// libfuzzer: -max_len=1024`.
+#
 # Build: the machine's stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes -Z
 # flags), without a sanitizer (`-s none`: the core is safe Rust, so AddressSanitizer finds
 # nothing more and halves the speed), with debug assertions so integer overflow panics.
@@ -49,12 +51,13 @@ for t in "${targets[@]}"; do
   [ -d "fuzz/seeds/$t" ] && seeds+=("fuzz/seeds/$t")
   # Recorded getStats() reports are real-world JSON for the protocol parser.
   [ "$t" = protocol_parse ] && seeds+=("tests/fixtures/stats")
+  read -r -a own < <(sed -n 's|^// libfuzzer: ||p' "fuzz/fuzz_targets/$t.rs" | tr '\n' ' ') || true
   start=$(date +%s.%N)
   set +e
   "$bin_dir/$t" "fuzz/corpus/$t" "${seeds[@]}" \
     -runs="$runs" -max_total_time="${FUZZ_SECONDS:-0}" -max_len=8192 -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" \
-    >"$logs/$t.log" 2>&1
+    "${own[@]}" >"$logs/$t.log" 2>&1
   rc=$?
   set -e
   secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')

@@ -10,6 +10,7 @@
 //!   other text: the output with its markers put back as forms is the input;
 //! * redacting twice changes nothing; a key shorter than `MIN_SECRET_LEN` changes nothing.
 #![no_main]
+// libfuzzer: -max_len=1024
 
 use arbitrary::Arbitrary;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};

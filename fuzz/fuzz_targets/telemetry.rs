@@ -5,6 +5,7 @@
 //! a final body fits its byte limit and empties the buffer; items come out in the order
 //! they went in, and every item pushed is sent, dropped (counted) or still buffered.
 #![no_main]
+// libfuzzer: -max_len=1024
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
