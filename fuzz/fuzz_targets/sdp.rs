@@ -2,7 +2,7 @@
 //!
 //! Invariants: never panics; idempotent (f(f(x)) == f(x)); an SDP without VP8 comes back
 //! unchanged; every line that is not an `a=fmtp:` line comes back in order with its own
-//! line ending (a last line without one may gain one); afterwards every fmtp line of a VP8
+//! line ending (a last line without a complete one may gain one); afterwards every fmtp line of a VP8
 //! payload type, and at least one per VP8 payload type of a media section, carries both
 //! bitrate parameters.
 #![no_main]
@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use realtime_video_sdk::core::sdp::set_vp8_bitrates;
 
-/// `(text, ending)` of each line.
+/// `(text, ending)` of each line; a last line may end in a lone `\r` (a cut-off CRLF).
 fn lines(s: &str) -> Vec<(&str, &str)> {
     s.split_inclusive('\n')
         .map(|l| {
@@ -18,6 +18,8 @@ fn lines(s: &str) -> Vec<(&str, &str)> {
                 (t, "\r\n")
             } else if let Some(t) = l.strip_suffix('\n') {
                 (t, "\n")
+            } else if let Some(t) = l.strip_suffix('\r') {
+                (t, "\r")
             } else {
                 (l, "")
             }

@@ -6,8 +6,8 @@ const BITRATES: [(&str, &str); 2] = [
     ("x-google-start-bitrate", "600"),
 ];
 
-/// One line of an SDP and the line ending it had (`"\r\n"`, `"\n"`, or `""` for a last
-/// line without one).
+/// One line of an SDP and the line ending it had: `"\r\n"`, `"\n"`, or for a last line
+/// without a `\n`, `"\r"` (a cut-off CRLF) or `""`.
 struct Line<'a> {
     text: &'a str,
     eol: &'a str,
@@ -17,9 +17,10 @@ fn lines(sdp: &str) -> Vec<Line<'_>> {
     sdp.split_inclusive('\n')
         .map(|l| match l.strip_suffix("\r\n") {
             Some(text) => Line { text, eol: "\r\n" },
-            None => match l.strip_suffix('\n') {
-                Some(text) => Line { text, eol: "\n" },
-                None => Line { text: l, eol: "" },
+            None => match (l.strip_suffix('\n'), l.strip_suffix('\r')) {
+                (Some(text), _) => Line { text, eol: "\n" },
+                (None, Some(text)) => Line { text, eol: "\r" },
+                (None, None) => Line { text: l, eol: "" },
             },
         })
         .collect()
@@ -50,8 +51,9 @@ fn missing_bitrates(params: &str) -> String {
 /// payload type (creating the fmtp line, right after the rtpmap line, when the media
 /// section has none), per media section, and keeps a parameter the offer already sets.
 /// Everything else is left byte for byte, with each line's own ending (`\r\n` or `\n`);
-/// a created line takes the ending of its rtpmap line. Applying it twice changes nothing
-/// more than applying it once.
+/// a created line takes the ending of its rtpmap line (a last rtpmap line without a
+/// complete ending gets one: the SDP's first ending, or `\n` after its own `\r`). Applying
+/// it twice changes nothing more than applying it once.
 pub fn set_vp8_bitrates(sdp: &str) -> String {
     let lines = lines(sdp);
     let first_eol = lines
@@ -103,12 +105,17 @@ pub fn set_vp8_bitrates(sdp: &str) -> String {
             match rtpmap(line.text) {
                 Some((pt, _)) if vp8.contains(&pt) && !with_fmtp.contains(&pt) => {
                     with_fmtp.push(pt);
-                    out.push_str(if line.eol.is_empty() {
-                        first_eol
-                    } else {
-                        line.eol
-                    });
+                    // The new line goes between this line and its ending; a last line
+                    // without a complete ending gets one (its own `\r` becomes CRLF).
+                    let (ending, eol) = match line.eol {
+                        "" => (first_eol, ""),
+                        "\r" => ("\r\n", "\r"),
+                        eol => (eol, eol),
+                    };
+                    out.push_str(ending);
                     out.push_str(&format!("a=fmtp:{pt} {}", missing_bitrates("")));
+                    out.push_str(eol);
+                    continue;
                 }
                 _ => {}
             }
@@ -156,6 +163,8 @@ mod tests {
             "a=rtpmap:96 VP8/90000\na=fmtp:96",
             "a=rtpmap:96 VP8/90000\ra=fmtp:96 x\r\r\n",
             "\n\r\n\na=rtpmap:96 VP8/90000\r\n\r",
+            "+\n\n 97\na=rtpmap:96 VP8/90000\r",
+            "v=0\r\na=rtpmap:96 VP8/90000\r",
         ] {
             let once = set_vp8_bitrates(sdp);
             assert!(
@@ -167,6 +176,11 @@ mod tests {
         assert_eq!(
             set_vp8_bitrates("a=rtpmap:96 VP8/90000"),
             "a=rtpmap:96 VP8/90000\r\na=fmtp:96 x-google-min-bitrate=300;x-google-start-bitrate=600"
+        );
+        // A cut-off CRLF at the end is completed, not doubled, and the rtpmap line is kept.
+        assert_eq!(
+            set_vp8_bitrates("v=0\r\na=rtpmap:96 VP8/90000\r"),
+            "v=0\r\na=rtpmap:96 VP8/90000\r\na=fmtp:96 x-google-min-bitrate=300;x-google-start-bitrate=600\r"
         );
     }
 
