@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what it needs first (scripts/setup.sh).
-.PHONY: demo test setup pkg bench e2e lint size
+.PHONY: demo test setup pkg bench e2e lint size fuzz
 
 demo: ## set up, build, run the reference server with the test page
 	bash scripts/demo.sh
@@ -30,3 +30,8 @@ e2e: ## build, then run the test page's end-to-end tests (headless Chromium, loo
 	bash scripts/build-pkg.sh
 	cargo build --profile server -p realtime-reference-server
 	bash scripts/e2e-tests.sh
+
+RUNS ?= 1000000
+fuzz: ## fuzz every parser of the core, RUNS executions per target (default 1000000)
+	bash scripts/setup.sh
+	bash scripts/fuzz.sh $(RUNS)

@@ -52,6 +52,15 @@ else
   cargo install -q twiggy --version "=$tw" --locked --force
 fi
 
+# 3c. cargo-fuzz for the fuzz targets of the core (scripts/fuzz.sh).
+cf=$(pin tools cargo-fuzz)
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" = "$cf" ]; then
+  say "cargo-fuzz $cf present"
+else
+  say "cargo install cargo-fuzz $cf"
+  cargo install -q cargo-fuzz --version "=$cf" --force
+fi
+
 # 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests,
 #    playwright-core for the end-to-end tests of the test page, publint for the package,
 #    terser for the package's glue.

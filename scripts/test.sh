@@ -17,6 +17,9 @@ bash scripts/lint.sh 2>&1 | tee "$logs/lint.txt"
 say "native tests (core + reference server)"
 cargo test --workspace --color never 2>&1 | tee "$logs/native.log"
 
+say "fuzz smoke pass: every target of fuzz/, 20000 executions or 10 s each"
+FUZZ_SECONDS=10 bash scripts/fuzz.sh 20000 2>&1 | tee "$logs/fuzz.log"
+
 say "package"
 bash scripts/build-pkg.sh | tee "$logs/package.log"
 
