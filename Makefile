@@ -22,8 +22,11 @@ size: ## where the package's bytes go: top 25 wasm items (twiggy), sections, glu
 	bash scripts/setup.sh
 	bash scripts/size-profile.sh
 
-bench: ## per-frame costs of the marker codec
+bench: ## per-frame costs of the marker codec: native, and the package's readMarker/stampMarker in Chromium
+	bash scripts/setup.sh
 	cargo run --release --example bench_marker
+	bash scripts/build-pkg.sh
+	unshare --net bash -c 'ip link set lo up && node bench/marker.mjs'
 
 e2e: ## build, then run the test page's end-to-end tests (headless Chromium, loopback only)
 	bash scripts/setup.sh

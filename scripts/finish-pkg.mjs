@@ -20,8 +20,10 @@ const out = path.resolve(root, outDir);
 const glue = `./${name}.js`;
 const wasm = { release: `./${name}_bg.wasm`, debug: `./${name}_bg.debug.wasm` };
 const extra = ["LICENSE-MIT", "LICENSE-APACHE", "CHANGELOG.md"];
-// Plain JavaScript parts of the API (ERROR_CODES, createConsoleLogger, noopLogger).
-const extras = ["extras.js", "extras.d.ts"];
+// Plain JavaScript parts of the API: ERROR_CODES, createConsoleLogger, noopLogger,
+// isBrowserSupported (extras, which needs no wasm), and readMarker's frame reading (marker,
+// over the glue).
+const extras = ["extras.js", "extras.d.ts", "marker.js", "marker.d.ts"];
 
 // The URL is written as a literal `new URL("./…", import.meta.url)` so that bundlers see the
 // wasm file and emit it with the bundle.
@@ -34,6 +36,7 @@ await init({ module_or_path: new URL("${file}", import.meta.url) });
 
 export * from "${glue}";
 export * from "./extras.js";
+export * from "./marker.js";
 export { default } from "${glue}";
 `;
 
@@ -49,12 +52,14 @@ initSync({ module: readFileSync(new URL("${file}", import.meta.url)) });
 
 export * from "${glue}";
 export * from "./extras.js";
+export * from "./marker.js";
 export { default } from "${glue}";
 `;
 
 const typings = `// The package's entry re-exports the wasm-bindgen glue's API and its types.
 export * from "${glue}";
 export * from "./extras.js";
+export * from "./marker.js";
 export { default } from "${glue}";
 `;
 

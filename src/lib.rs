@@ -28,5 +28,5 @@ pub mod web_api {
     pub use crate::web::latency::{
         self as latency, LatencyDeps, LatencySession, ProbeReader, Stamper, StamperPath,
     };
-    pub use crate::web::marker::{read_marker, stamp_marker};
+    pub use crate::web::marker::{read_marker_red, stamp_marker};
 }

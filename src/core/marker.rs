@@ -37,6 +37,7 @@ pub const STRIP_LEN: usize = MARKER_WIDTH * MARKER_HEIGHT * BYTES_PER_PIXEL;
 /// RGBA.
 const BYTES_PER_PIXEL: usize = 4;
 /// Bytes of one row of the strip.
+#[cfg(test)]
 const ROW_BYTES: usize = MARKER_WIDTH * BYTES_PER_PIXEL;
 /// The sync pattern 1,0,1,0 as the top 4 bits of a 24-bit row word.
 const SYNC: u32 = 0b1010;
@@ -148,7 +149,7 @@ fn geometry(len: usize, width: usize, height: usize) -> Result<Geometry, MarkerE
 }
 
 /// Writes the strip pixels of one row; `row` starts at x = 0 and holds at least
-/// [`ROW_BYTES`] bytes (shorter rows are written as far as they go).
+/// `MARKER_WIDTH * 4` bytes (shorter rows are written as far as they go).
 fn stamp_row(row: &mut [u8], word: u32) {
     let mut mask = 1u32 << (MARKER_WIDTH - 1);
     for px in row.chunks_exact_mut(BYTES_PER_PIXEL).take(MARKER_WIDTH) {
@@ -188,12 +189,12 @@ pub fn stamp_strip(strip: &mut [u8], seq: u16) -> Result<(), MarkerError> {
     stamp(strip, MARKER_WIDTH, MARKER_HEIGHT, seq)
 }
 
-/// The 24 thresholded bits of one row, pixel 0 in bit 23, or `None` if the row is shorter
-/// than the strip.
-fn read_row(row: &[u8]) -> Option<u32> {
-    let row = row.get(..ROW_BYTES)?;
+/// The 24 thresholded bits of one row of `STEP`-byte pixels (4 for RGBA, 1 for red values
+/// on their own), red first, pixel 0 in bit 23; `None` if the row is shorter than the strip.
+fn read_row<const STEP: usize>(row: &[u8]) -> Option<u32> {
+    let row = row.get(..MARKER_WIDTH * STEP)?;
     let mut word = 0u32;
-    for px in row.chunks_exact(BYTES_PER_PIXEL) {
+    for px in row.chunks_exact(STEP) {
         let bit = match px {
             [r, ..] => u32::from(*r >= THRESHOLD),
             [] => 0,
@@ -203,42 +204,35 @@ fn read_row(row: &[u8]) -> Option<u32> {
     Some(word)
 }
 
-/// Majority vote over the rows whose sync pattern matches.
-fn decode<'a>(rows: impl Iterator<Item = &'a [u8]>) -> MarkerRead {
-    let mut counting = 0u8;
-    // ones[i] = how many counting rows have payload bit (PAYLOAD_BITS - 1 - i) set.
-    let mut ones = [0u8; PAYLOAD_BITS];
-    for word in rows.filter_map(read_row) {
+/// Majority vote over the rows (of `STEP`-byte pixels) whose sync pattern matches.
+/// Counts bit-parallel: `at_least[k]` has the bits set in at least `k` of the counting rows
+/// (at most [`MARKER_HEIGHT`] rows are read), so the vote is a few word operations.
+fn decode<'a, const STEP: usize>(rows: impl Iterator<Item = &'a [u8]>) -> MarkerRead {
+    let mut n = 0;
+    let mut at_least = [0u32; MARKER_HEIGHT + 1];
+    for word in rows.take(MARKER_HEIGHT).filter_map(read_row::<STEP>) {
         if word >> PAYLOAD_BITS != SYNC {
             continue;
         }
-        // At most MARKER_HEIGHT rows are passed in, far below u8::MAX.
-        counting = counting.saturating_add(1);
-        let mut mask = 1u32 << (PAYLOAD_BITS - 1);
-        for count in ones.iter_mut() {
-            if word & mask != 0 {
-                *count = count.saturating_add(1);
-            }
-            mask >>= 1;
+        n += 1;
+        // From the top down, so each row counts once.
+        for k in (1..=n).rev() {
+            let below = if k == 1 { u32::MAX } else { at_least[k - 1] };
+            at_least[k] |= below & word;
         }
     }
-    if counting == 0 {
+    if n == 0 {
         return MarkerRead::NoMarker;
     }
-    let n = u32::from(counting);
-    let mut payload = 0u32;
-    for &count in &ones {
-        let one = u32::from(count);
-        let zero = n - one.min(n);
-        let bit = if 2 * one > n {
-            1
-        } else if 2 * zero > n {
-            0
-        } else {
-            return MarkerRead::Corrupted;
-        };
-        payload = (payload << 1) | bit;
+    // A 1 needs more than half of the rows (at least n/2 + 1), a 0 fewer than half (not
+    // even n - n/2); an even split (possible with 2 or 4 rows) is a tie.
+    let one = at_least[n / 2 + 1];
+    let tie = at_least[n - n / 2] & !one;
+    let payload_mask = (1u32 << PAYLOAD_BITS) - 1;
+    if tie & payload_mask != 0 {
+        return MarkerRead::Corrupted;
     }
+    let payload = one & payload_mask;
     // payload holds 20 bits: the sequence number above the 4 checksum bits.
     let seq = (payload >> 4) as u16;
     let sum = (payload & 0x0F) as u8;
@@ -258,9 +252,22 @@ pub fn read(rgba: &[u8], width: usize, height: usize) -> MarkerRead {
         return MarkerRead::NoMarker;
     };
     match rgba.get(g.start..g.end) {
-        Some(region) => decode(region.chunks_exact(g.stride)),
+        Some(region) => decode::<BYTES_PER_PIXEL>(region.chunks_exact(g.stride)),
         None => MarkerRead::NoMarker,
     }
+}
+
+/// Bytes of the strip's red values on their own ([`read_red`]).
+pub const RED_LEN: usize = MARKER_WIDTH * MARKER_HEIGHT;
+
+/// Reads the marker from the strip's red values alone: [`RED_LEN`] bytes, 24 per row, top
+/// row first (what a page copies out of an `ImageData` without copying the frame). Any
+/// other length reads as [`MarkerRead::NoMarker`].
+pub fn read_red(red: &[u8]) -> MarkerRead {
+    if red.len() != RED_LEN {
+        return MarkerRead::NoMarker;
+    }
+    decode::<1>(red.chunks_exact(MARKER_WIDTH))
 }
 
 /// Reads a strip buffer on its own (24 × 4 RGBA pixels, [`STRIP_LEN`] bytes), as
@@ -343,20 +350,19 @@ pub fn read_luma(
         return MarkerRead::NoMarker;
     }
     let threshold = gray_to_luma(THRESHOLD, full_range);
-    // The strip thresholded into an RGBA strip (255 / 0), so the vote is `read_strip`'s.
-    let mut strip = [0u8; STRIP_LEN];
+    // The strip thresholded into red values (255 / 0), so the vote is `read_red`'s.
+    let mut red = [0u8; RED_LEN];
     let first = height - MARKER_HEIGHT;
-    for (r, out) in strip.chunks_exact_mut(ROW_BYTES).enumerate() {
+    for (r, out) in red.chunks_exact_mut(MARKER_WIDTH).enumerate() {
         let start = (first + r) * stride;
         let Some(row) = y.get(start..start + MARKER_WIDTH) else {
             return MarkerRead::NoMarker;
         };
-        for (px, &luma) in out.chunks_exact_mut(BYTES_PER_PIXEL).zip(row) {
-            let v = if luma >= threshold { 255 } else { 0 };
-            px.copy_from_slice(&[v, v, v, 255]);
+        for (v, &luma) in out.iter_mut().zip(row) {
+            *v = if luma >= threshold { 255 } else { 0 };
         }
     }
-    read_strip(&strip)
+    read_red(&red)
 }
 
 /// The writable planes of an I420 frame: luma at full resolution, U and V at half
@@ -825,6 +831,30 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(read(&f, w, h), MarkerRead::Seq(seq));
+            }
+
+            #[test]
+            fn the_red_values_alone_read_as_the_frame_does(
+                (w, h, f) in random_frame(),
+                seq in any::<u16>(),
+                stamped in any::<bool>(),
+                noise in proptest::collection::vec(-90i16..=90, RED_LEN),
+            ) {
+                let mut f = f;
+                if stamped {
+                    stamp(&mut f, w, h, seq).unwrap();
+                }
+                let mut red = Vec::with_capacity(RED_LEN);
+                for row in h - MARKER_HEIGHT..h {
+                    for x in 0..MARKER_WIDTH {
+                        let i = (row * w + x) * 4;
+                        let k = red.len();
+                        f[i] = (i16::from(f[i]) + noise[k]).clamp(0, 255) as u8;
+                        red.push(f[i]);
+                    }
+                }
+                prop_assert_eq!(read_red(&red), read(&f, w, h));
+                prop_assert_eq!(read_red(&red[1..]), MarkerRead::NoMarker);
             }
 
             #[test]

@@ -1,6 +1,7 @@
 //! Pixel markers on canvas `ImageData` (exported for pages and tests): `stampMarker` writes
-//! one into the bottom-left strip in place, `readMarker` reads it. Only the strip's 24 × 4
-//! pixels cross into the wasm, never the whole frame.
+//! one into the bottom-left strip in place; `readMarker` (the package's `marker.js`, once per
+//! video frame) copies the strip's 96 red values out of the frame and has them decoded
+//! here. Only the strip crosses into the wasm, never the whole frame.
 
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::marker::{self, MarkerRead, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN};
@@ -46,24 +47,35 @@ fn strip_rows(w: usize, h: usize, len: usize) -> Option<impl Iterator<Item = (u3
     }))
 }
 
-/// `readMarker(imageData)`: the sequence number, or `-1` (no marker) or `-2` (corrupted).
-#[wasm_bindgen(js_name = readMarker, skip_typescript)]
-pub fn read_marker(image: &JsValue) -> i32 {
-    let Some((image, data)) = rgba(image) else {
-        return NO_MARKER;
-    };
-    let Some(rows) = strip_rows(
-        image.width() as usize,
-        image.height() as usize,
-        data.length() as usize,
-    ) else {
-        return NO_MARKER;
-    };
-    let mut strip = [0u8; STRIP_LEN];
-    for (chunk, (start, end)) in strip.chunks_exact_mut(MARKER_WIDTH * 4).zip(rows) {
-        data.subarray(start, end).copy_to(chunk);
-    }
-    match marker::read_strip(&strip) {
+/// Words of `readMarker`'s buffer: four red values each, the first in the low byte.
+const RED_WORDS: usize = marker::RED_LEN / 4;
+
+thread_local! {
+    /// The strip's red values as `readMarker` copies them in: a buffer of its own, never
+    /// freed, that the page writes through [`marker_red_buffer`]'s view of the wasm memory
+    /// (words, so the page writes four values at a time).
+    static RED: *mut [u32; RED_WORDS] = Box::into_raw(Box::new([0; RED_WORDS]));
+}
+
+/// A view of the wasm memory over `readMarker`'s buffer: 24 red values per row, 4 rows, top
+/// row first, four to a little-endian word. It goes empty when the memory grows; ask again
+/// then.
+#[wasm_bindgen(js_name = __markerRedBuffer, skip_typescript)]
+pub fn marker_red_buffer() -> js_sys::Uint32Array {
+    // SAFETY: the buffer lives for the whole program (leaked above); Rust only reads it
+    // during `read_marker_red`, while no JS runs.
+    RED.with(|red| unsafe { js_sys::Uint32Array::view_mut_raw(red.cast::<u32>(), RED_WORDS) })
+}
+
+/// `readMarker(imageData)`'s decoder, over what the page wrote into the buffer: the sequence
+/// number, or `-1` (no marker) or `-2` (corrupted).
+#[wasm_bindgen(js_name = __readMarkerRed, skip_typescript)]
+pub fn read_marker_red() -> i32 {
+    // SAFETY: a valid pointer to an initialised array (see `RED`) that nothing else
+    // references; the page writes it only between calls, and no JS runs during this one.
+    // Wasm is little-endian: the bytes of the words are the red values in order.
+    let read = RED.with(|red| marker::read_red(unsafe { &*red.cast::<[u8; marker::RED_LEN]>() }));
+    match read {
         MarkerRead::Seq(n) => i32::from(n),
         MarkerRead::NoMarker => NO_MARKER,
         MarkerRead::Corrupted => CORRUPTED,

@@ -287,6 +287,4 @@ export type TelemetryReport = {
 
 /** Stamps `seq` (0–65535) as a pixel marker into the bottom-left 24 × 4 pixels, in place. */
 export declare function stampMarker(imageData: ImageData, seq: number): void;
-/** The marker's sequence number, or -1 (no marker) or -2 (corrupted). */
-export declare function readMarker(imageData: ImageData): number;
 "#;
