@@ -36,9 +36,6 @@ pub const STRIP_LEN: usize = MARKER_WIDTH * MARKER_HEIGHT * BYTES_PER_PIXEL;
 
 /// RGBA.
 const BYTES_PER_PIXEL: usize = 4;
-/// Bytes of one row of the strip.
-#[cfg(test)]
-const ROW_BYTES: usize = MARKER_WIDTH * BYTES_PER_PIXEL;
 /// The sync pattern 1,0,1,0 as the top 4 bits of a 24-bit row word.
 const SYNC: u32 = 0b1010;
 /// Bits after the sync pattern: 16 sequence bits and 4 checksum bits.
@@ -432,6 +429,8 @@ pub fn stamp_i420(planes: I420Planes<'_>, seq: u16, full_range: bool) -> Result<
 mod tests {
     use super::*;
 
+    /// Bytes of one row of the strip.
+    const ROW_BYTES: usize = MARKER_WIDTH * BYTES_PER_PIXEL;
     const O: u8 = BIT_ONE;
     const Z: u8 = BIT_ZERO;
 
@@ -742,6 +741,7 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     mod props {
         use super::super::*;
+        use super::ROW_BYTES;
         use proptest::prelude::*;
 
         /// Frame dimensions that hold a strip, with random content of the exact size.
