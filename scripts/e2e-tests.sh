@@ -45,4 +45,4 @@ export E2E_BASE="http://127.0.0.1:$port"
 timeout "${E2E_TIMEOUT:-900}" node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=./e2e/summary.mjs --test-reporter-destination=stdout \
-  e2e/page.spec.mjs e2e/compat.spec.mjs e2e/marker.spec.mjs
+  e2e/page.spec.mjs e2e/compat.spec.mjs e2e/marker.spec.mjs e2e/reconnect.spec.mjs
