@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// How acks (`prompt_ack`, `set_image_ack`) misbehave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AckFault {
     /// Acks are sent normally.
     #[default]
     Normal,
     /// No ack is ever sent.
     Never,
-    /// Every ack says `success: false`.
-    Fail,
+    /// Every ack says `success: false`, with this error text (`fail:TEXT`) or a default.
+    Fail(Option<String>),
     /// Every ack is sent after this delay.
     Delay(Duration),
 }
@@ -114,8 +114,12 @@ pub struct Faults {
     /// `fault_error_after_ms=N`: N ms after the WebSocket opened, send one `error` message
     /// ("injected error") and carry on.
     pub error_after: Option<Duration>,
-    /// `fault_ack=never|fail|delay:N`.
+    /// `fault_ack=never|fail|fail:TEXT|delay:N`.
     pub ack: AckFault,
+    /// `fault_spoof_after_ms=N`: N ms after the WebSocket opened, send what a client must not
+    /// trust mid-session: a second `session_id` (another id, address and port), an `answer`
+    /// and an `offer` whose SDP is garbage.
+    pub spoof_after: Option<Duration>,
     /// `fault_junk=1`: a malformed JSON frame and an unknown message type right after
     /// `session_id`.
     pub junk: bool,
@@ -213,13 +217,15 @@ impl Faults {
                 "fault_ack" => {
                     f.ack = match value.as_str() {
                         "never" => AckFault::Never,
-                        "fail" => AckFault::Fail,
-                        v => match v.strip_prefix("delay:") {
-                            Some(ms) => AckFault::Delay(millis(name, ms)?),
-                            None => return Err(format!("invalid fault parameter fault_ack={v}: expected never, fail or delay:N")),
+                        "fail" => AckFault::Fail(None),
+                        v => match (v.strip_prefix("delay:"), v.strip_prefix("fail:")) {
+                            (Some(ms), _) => AckFault::Delay(millis(name, ms)?),
+                            (_, Some(text)) => AckFault::Fail(Some(text.to_string())),
+                            _ => return Err(format!("invalid fault parameter fault_ack={v}: expected never, fail, fail:TEXT or delay:N")),
                         },
                     }
                 }
+                "fault_spoof_after_ms" => f.spoof_after = Some(millis(name, value)?),
                 "fault_junk" => f.junk = !matches!(value.as_str(), "0" | "false"),
                 "fault_stall_after_ms" | "fault_stall_ms" => {}
                 "fault_ivs" => f.ivs = Some(IvsFault::parse(value)?),
@@ -281,8 +287,10 @@ mod tests {
             ("fault_stall_after_ms", "1000"),
             ("fault_stall_ms", "2000"),
             ("fault_ivs", "no_server_streams"),
+            ("fault_spoof_after_ms", "3000"),
         ]))
         .unwrap();
+        assert_eq!(f.spoof_after, Some(Duration::from_secs(3)));
         assert_eq!(f.refuse.as_deref(), Some("go away"));
         assert_eq!(f.close_after, Some(Duration::from_millis(250)));
         assert_eq!(f.ack, AckFault::Delay(Duration::from_millis(1500)));
@@ -305,7 +313,13 @@ mod tests {
             Faults::from_query(&q(&[("fault_ack", "fail")]))
                 .unwrap()
                 .ack,
-            AckFault::Fail
+            AckFault::Fail(None)
+        );
+        assert_eq!(
+            Faults::from_query(&q(&[("fault_ack", "fail:no: not this")]))
+                .unwrap()
+                .ack,
+            AckFault::Fail(Some("no: not this".into()))
         );
         assert_eq!(
             Faults::from_query(&q(&[("fault_stall_ms", "5")]))

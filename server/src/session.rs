@@ -393,8 +393,11 @@ impl Session {
     /// Applies `fault_ack`; returns the ack to send now, if any, or the `error` of a session
     /// over its cap of delayed acks.
     fn ack(&mut self, msg: ServerMessage) -> Result<Option<ServerMessage>, String> {
-        let failed = |msg: ServerMessage| {
-            let error = Some("ack failed (fault_ack=fail)".to_string());
+        let failed = |msg: ServerMessage, text: &Option<String>| {
+            let error = Some(
+                text.clone()
+                    .unwrap_or_else(|| "ack failed (fault_ack=fail)".into()),
+            );
             match msg {
                 ServerMessage::PromptAck { prompt, .. } => ServerMessage::PromptAck {
                     prompt,
@@ -408,11 +411,11 @@ impl Session {
                 other => other,
             }
         };
-        Ok(match self.faults.ack {
+        Ok(match &self.faults.ack {
             AckFault::Normal => Some(msg),
             AckFault::Never => None,
-            AckFault::Fail => Some(failed(msg)),
-            AckFault::Delay(d) => {
+            AckFault::Fail(text) => Some(failed(msg, text)),
+            &AckFault::Delay(d) => {
                 let limits = &self.app.config.limits;
                 if self.delayed_acks.len() >= limits.max_pending_acks {
                     return Err(format!(
@@ -502,6 +505,10 @@ impl Session {
             .faults
             .error_after
             .map(|d| tokio::time::Instant::now() + d);
+        let mut spoof_at = self
+            .faults
+            .spoof_after
+            .map(|d| tokio::time::Instant::now() + d);
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + Duration::from_secs(1),
             Duration::from_secs(1),
@@ -557,6 +564,18 @@ impl Session {
                 _ = async { tokio::time::sleep_until(error_at.unwrap_or_else(tokio::time::Instant::now)).await }, if error_at.is_some() => {
                     error_at = None;
                     conn.send(&ServerMessage::Error { error: "injected error".into() }).await;
+                    Flow::Continue
+                }
+                _ = async { tokio::time::sleep_until(spoof_at.unwrap_or_else(tokio::time::Instant::now)).await }, if spoof_at.is_some() => {
+                    spoof_at = None;
+                    conn.send(&ServerMessage::SessionId {
+                        session_id: "spoofed-session".into(),
+                        server_ip: "203.0.113.7".into(),
+                        server_port: 9,
+                    })
+                    .await;
+                    conn.send_text(r#"{"type":"answer","sdp":"v=0 this is not a session description"}"#.into()).await;
+                    conn.send_text(r#"{"type":"offer","sdp":"garbage"}"#.into()).await;
                     Flow::Continue
                 }
                 _ = async { tokio::time::sleep_until(turn_due.unwrap_or_else(tokio::time::Instant::now)).await }, if turn_due.is_some() => {

@@ -186,6 +186,13 @@ pub fn reconnect_attempt(attempt: u32, max_attempts: u32) -> Json {
         .build()
 }
 
+/// `messageIgnored`: `{type, reason}`, a server message that made no sense where it came
+/// (a second `session_id`, an answer to no offer, an offer or SDP that cannot be applied)
+/// and was dropped; the session carries on.
+pub fn message_ignored(kind: &str, reason: &str) -> Json {
+    Obj::new().set("type", kind).set("reason", reason).build()
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;

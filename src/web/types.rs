@@ -192,6 +192,8 @@ export type DiagnosticEvents = {
   reconnect: ReconnectEvent;
   videoStall: VideoStallEvent;
   reconnectAttempt: { attempt: number; maxAttempts: number };
+  /** A server message that made no sense where it came, dropped; the session carries on. */
+  messageIgnored: { type: string; reason: string };
   stageConnectionStateChange: string;
   stageStreamsAdded: { participantId: string; tracks: number };
 };

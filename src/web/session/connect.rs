@@ -6,7 +6,7 @@ use super::{Session, State};
 use crate::core::diagnostics;
 use crate::core::error::{join, ErrorCode, SdkError};
 use crate::core::protocol::{from_json, Incoming, ServerMessage};
-use crate::core::retry::RetryPolicy;
+use crate::core::retry::{is_permanent_error, RetryPolicy};
 use crate::core::token::SubscribeToken;
 use crate::web::chan::{race, Either};
 use crate::web::error::Result;
@@ -186,7 +186,7 @@ async fn supervise(ctx: Rc<Session>, mut live: Live) {
             return;
         }
         let dropped_at = perf_now();
-        if !ctx.common.reconnect || ctx.is_ivs_viewer() {
+        if !ctx.common.reconnect || ctx.is_ivs_viewer() || is_permanent_error(&lost) {
             ctx.emit_error(&lost);
             ctx.set_state(State::Disconnected);
             return;
@@ -292,7 +292,9 @@ fn on_message(
         }
         ServerMessage::Error { error } => {
             let e = SdkError::server(error);
-            if setup {
+            // In setup, or when retrying cannot help (a refused or expired key, a session
+            // past its duration limit), the error ends the connection.
+            if setup || is_permanent_error(&e) {
                 return Err(e);
             }
             ctx.emit_error(&e);
@@ -310,8 +312,7 @@ fn on_message(
         } => {
             // One identity per connection: a second one is not trusted.
             if conn.has_session_id.replace(true) {
-                ctx.logger
-                    .warn("ignored a second session_id on the same connection");
+                ctx.ignored("session_id", "a second one on the same connection");
             } else {
                 let token = SubscribeToken {
                     sid: session_id.clone(),

@@ -307,6 +307,18 @@ impl Session {
         self.emit_json("diagnostic", &diagnostics::event(name, data, at));
     }
 
+    /// A server message of `kind` was dropped for `reason`: a warning and a `messageIgnored`
+    /// diagnostic.
+    pub fn ignored(&self, kind: &str, reason: &str) {
+        self.logger.warn(&crate::core::error::join(&[
+            "ignored a ",
+            kind,
+            " message: ",
+            reason,
+        ]));
+        self.diagnostic("messageIgnored", diagnostics::message_ignored(kind, reason));
+    }
+
     /// A `phaseTiming` diagnostic for `phase`, started at `since` (perf ms).
     pub fn phase(&self, phase: &str, since: f64, error: Option<&str>, steps: Option<Json>) {
         let d = diagnostics::phase_timing(phase, js::perf_now() - since, error, steps);

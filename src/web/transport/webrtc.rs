@@ -247,8 +247,7 @@ async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool
             let answers = conn.answers.get() + 1;
             conn.answers.set(answers);
             if answers < conn.offers.get() || !pc.awaits_answer() {
-                ctx.logger
-                    .warn("ignored an answer that belongs to no pending offer");
+                ctx.ignored("answer", "it belongs to no pending offer");
                 Ok(())
             } else {
                 pc.set_remote(false, sdp).await
@@ -256,12 +255,9 @@ async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool
         }
         ServerMessage::Offer { sdp } => {
             if pc.takes_offer() {
-                pc.set_remote(true, sdp).await?;
-                let sdp = pc.answer().await?;
-                conn.send(&ClientMessage::Answer { sdp })
+                answer_offer(conn, &pc, sdp).await
             } else {
-                ctx.logger
-                    .warn("ignored a server offer while an offer of ours is pending");
+                ctx.ignored("offer", "an offer of ours is pending");
                 Ok(())
             }
         }
@@ -284,14 +280,29 @@ async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool
     };
     match r {
         Err(e) if !setup && e.code == ErrorCode::SignalingError => {
-            ctx.logger.warn(&crate::core::error::join(&[
-                "ignored a signaling message that could not be applied: ",
-                &e.message,
-            ]));
+            ctx.ignored(signal_type(m), &e.message);
             Ok(())
         }
         other => other,
     }
+}
+
+/// The wire `type` of a signaling message.
+fn signal_type(m: &ServerMessage) -> &'static str {
+    match m {
+        ServerMessage::Ready => "ready",
+        ServerMessage::Answer { .. } => "answer",
+        ServerMessage::Offer { .. } => "offer",
+        ServerMessage::IceCandidate { .. } => "ice-candidate",
+        _ => "turn_config",
+    }
+}
+
+/// Applies a server offer and sends our answer.
+async fn answer_offer(conn: &Connection, pc: &PeerConn, sdp: &str) -> Result<()> {
+    pc.set_remote(true, sdp).await?;
+    let sdp = pc.answer().await?;
+    conn.send(&ClientMessage::Answer { sdp })
 }
 
 /// Keeps a `turn_config` as an `RTCIceServer`.
