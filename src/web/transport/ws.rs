@@ -35,12 +35,12 @@ pub struct Ws {
 impl Ws {
     /// Opens `url`, forwarding events through `map` into `tx`.
     pub fn open<I: 'static>(url: &str, tx: Sender<I>, map: fn(WsEvent) -> I) -> Result<Ws> {
+        // The browser's message would quote the URL, and with it the key: only the error's
+        // name (`SyntaxError`, `SecurityError`) goes into the cause.
         let socket = WebSocket::new(url).map_err(|e| {
-            from_js(
-                ErrorCode::WebsocketError,
-                "could not open the WebSocket",
-                &e,
-            )
+            let name = crate::web::js::get(&e, "name").as_string();
+            SdkError::new(ErrorCode::WebsocketError, "could not open the WebSocket")
+                .with_cause(name.unwrap_or_else(|| "Error".into()))
         })?;
         let forward = move |tx: &Sender<I>, ev: WsEvent| {
             tx.send(map(ev));
