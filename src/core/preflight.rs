@@ -18,6 +18,7 @@
 //! `reasons` are short sentences, the most severe first; figures in them are rounded to
 //! whole numbers.
 
+use super::json::{Json, Obj};
 use super::quality::{non_negative, Figures, Finding, Metric, Metrics, Quality, QualitySample};
 
 /// W3C `RTCIceCandidateType`.
@@ -141,6 +142,36 @@ pub struct PreflightResult {
     pub metrics: PreflightMetrics,
     /// Why the quality is what it is, most severe first; empty when there is nothing to say.
     pub reasons: Vec<String>,
+}
+
+impl PreflightResult {
+    /// The `checkConnectivity()` result: `{quality, metrics: {transport, rttMs, ttffMs?,
+    /// g2gMs?, packetLoss?, upstreamJitterMs?, sampleCount?}, reasons}`. `rttMs` is `null`
+    /// when unknown; the session figures are present (`null` when unknown) only in deep mode.
+    pub fn to_json(&self) -> Json {
+        let m = &self.metrics;
+        let mut metrics = Obj::new()
+            .set("transport", m.transport.as_str())
+            .set("rttMs", m.rtt_ms);
+        if let Some(count) = m.sample_count {
+            metrics = metrics
+                .set("ttffMs", m.ttff_ms)
+                .set("g2gMs", m.g2g_ms)
+                .set("packetLoss", m.packet_loss)
+                .set("upstreamJitterMs", m.upstream_jitter_ms)
+                .set("sampleCount", count);
+        }
+        let reasons: Vec<Json> = self
+            .reasons
+            .iter()
+            .map(|r| Json::from(r.as_str()))
+            .collect();
+        Obj::new()
+            .set("quality", self.quality.as_str())
+            .set("metrics", metrics)
+            .set("reasons", reasons)
+            .build()
+    }
 }
 
 /// The preflight verdict. See the module documentation.
@@ -309,6 +340,43 @@ mod tests {
             samples: Some(samples),
             ..healthy()
         }
+    }
+
+    #[test]
+    fn the_result_payload_has_the_deep_figures_only_in_deep_mode() {
+        let shallow = evaluate(&healthy()).to_json();
+        assert_eq!(shallow.str("quality"), Some("good"));
+        assert_eq!(shallow.get("reasons"), Some(&Json::Arr(Vec::new())));
+        let m = shallow.get("metrics").expect("metrics");
+        assert_eq!(m.str("transport"), Some("udp"));
+        assert_eq!(m.num("rttMs"), Some(40.0));
+        assert_eq!(m.get("ttffMs"), None, "absent in shallow mode");
+        assert_eq!(m.get("sampleCount"), None);
+
+        let failed = evaluate(&PreflightObservation {
+            service_reachable: false,
+            service_rtt_ms: None,
+            ..healthy()
+        })
+        .to_json();
+        let m = failed.get("metrics").expect("metrics");
+        assert_eq!(m.str("transport"), Some("failed"));
+        assert_eq!(m.get("rttMs"), Some(&Json::Null));
+        assert_eq!(failed.str("quality"), Some("critical"));
+        assert_eq!(
+            failed
+                .get("reasons")
+                .and_then(|r| r.as_array()?.first()?.as_str()),
+            Some("the service is unreachable")
+        );
+
+        let deep = evaluate(&deep(vec![good_sample(); 3])).to_json();
+        let m = deep.get("metrics").expect("metrics");
+        assert_eq!(m.num("sampleCount"), Some(3.0));
+        assert_eq!(m.num("ttffMs"), Some(800.0));
+        assert_eq!(m.num("g2gMs"), Some(250.0));
+        assert_eq!(m.num("packetLoss"), Some(0.0));
+        assert_eq!(m.num("upstreamJitterMs"), Some(4.0));
     }
 
     #[test]
