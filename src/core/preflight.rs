@@ -179,7 +179,7 @@ pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     let mut figures = match &obs.samples {
         Some(samples) => {
             let each: Vec<Figures> = samples.iter().map(Figures::of).collect();
-            let mut f = Figures::smooth(each.iter());
+            let mut f = Figures::smooth(&each);
             f.metrics.ttff_ms = samples.iter().rev().find_map(|s| non_negative(s.ttff_ms));
             f
         }
@@ -207,11 +207,13 @@ pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     } else if obs.ice == IceCheck::Failed {
         reasons.push("ICE failed: no candidate pair connected".to_owned());
     }
-    let mut findings: Vec<Finding> = figures
-        .findings()
-        .filter(|f| f.quality > Quality::Good)
+    // The figures that are not good, worst first (in table order within a level).
+    let all: Vec<Finding> = figures.findings().collect();
+    let findings: Vec<Finding> = [Quality::Critical, Quality::Poor, Quality::Fair]
+        .iter()
+        .flat_map(|q| all.iter().filter(move |f| f.quality == *q))
+        .copied()
         .collect();
-    findings.sort_by_key(|f| std::cmp::Reverse(f.quality));
     let quality = if transport == Transport::Failed {
         Quality::Critical
     } else {
@@ -265,35 +267,42 @@ pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     }
 }
 
-/// A figure rounded to a whole number (no float formatting in the browser build).
-fn whole(v: f64) -> i64 {
+/// A figure rounded to a whole number, as text (no float formatting in the browser build).
+fn whole(v: f64) -> String {
     // `as` saturates; the figures are finite and not negative.
-    v.round() as i64
+    super::error::int(v.round().max(0.0) as u64)
 }
 
 /// The sentence for a figure that is not good.
 fn reason(f: &Finding) -> String {
     let n = whole(f.value);
     let pct = whole(f.value * 100.0);
-    match f.row.metric {
-        Metric::BandwidthRatio => {
-            format!("available upstream bandwidth is {pct} % of the bitrate the session wants")
-        }
-        Metric::BandwidthLimited => {
-            format!("the video encoder was limited by bandwidth in {pct} % of the samples")
-        }
-        Metric::PacketLoss => format!("packet loss {pct} % is high"),
-        Metric::G2gDropRatio => format!("{pct} % of the latency probes were lost"),
-        Metric::G2g => format!("glass-to-glass latency {n} ms is high"),
-        Metric::Rtt => format!("RTT {n} ms is high"),
-        Metric::UpstreamJitter => format!("upstream jitter {n} ms is high"),
-        Metric::Ttff => format!("the first frame took {n} ms"),
-        Metric::CpuLimited => {
-            format!("the video encoder was limited by CPU in {pct} % of the samples")
-        }
-        Metric::FpsRatio => format!("video arrived at {pct} % of the expected frame rate"),
-        Metric::Stalled => format!("video stalled in {pct} % of the samples"),
-    }
+    let (before, figure, after) = match f.row.metric {
+        Metric::BandwidthRatio => (
+            "available upstream bandwidth is ",
+            &pct,
+            " % of the bitrate the session wants",
+        ),
+        Metric::BandwidthLimited => (
+            "the video encoder was limited by bandwidth in ",
+            &pct,
+            " % of the samples",
+        ),
+        Metric::PacketLoss => ("packet loss ", &pct, " % is high"),
+        Metric::G2gDropRatio => ("", &pct, " % of the latency probes were lost"),
+        Metric::G2g => ("glass-to-glass latency ", &n, " ms is high"),
+        Metric::Rtt => ("RTT ", &n, " ms is high"),
+        Metric::UpstreamJitter => ("upstream jitter ", &n, " ms is high"),
+        Metric::Ttff => ("the first frame took ", &n, " ms"),
+        Metric::CpuLimited => (
+            "the video encoder was limited by CPU in ",
+            &pct,
+            " % of the samples",
+        ),
+        Metric::FpsRatio => ("video arrived at ", &pct, " % of the expected frame rate"),
+        Metric::Stalled => ("video stalled in ", &pct, " % of the samples"),
+    };
+    super::error::join(&[before, figure, after])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -641,10 +641,10 @@ impl Figures {
     /// Medians of the measured figures and shares of the yes/no ones over `items`. A figure
     /// known in half of the items or fewer is unknown: one stray value must not stand for
     /// the whole window, and a figure that stopped coming fades out as the median would.
-    pub(crate) fn smooth<'a>(items: impl Iterator<Item = &'a Figures> + Clone) -> Figures {
-        let total = items.clone().count();
+    pub(crate) fn smooth(items: &[Figures]) -> Figures {
+        let total = items.len();
         let known = |f: fn(&Figures) -> Option<f64>| {
-            let values = items.clone().filter_map(f);
+            let values = items.iter().filter_map(f);
             (values.clone().count() * 2 > total).then_some(values)
         };
         let med = |f| known(f).and_then(median);
@@ -802,7 +802,8 @@ impl QualityMonitor {
         {
             self.window.pop_front();
         }
-        let figures = Figures::smooth(self.window.iter().map(|(_, f)| f));
+        let window: Vec<Figures> = self.window.iter().map(|(_, f)| *f).collect();
+        let figures = Figures::smooth(&window);
 
         let warming_up = self.first_ms.is_none_or(|first| now - first < WARMUP_MS);
         let mut candidate = figures.grade();
