@@ -1,8 +1,9 @@
 //! The WebRTC transport's flow (`shared/PROTOCOL.md`, "Session flow, WebRTC"): TURN servers
-//! when a relay policy was asked, the peer connection, offer/answer and trickle ICE up to
-//! `connected`; then its signaling and events for the life of the connection. Messages that
-//! make no sense in the current signaling state (a stale answer after an ICE restart, an
-//! offer while ours is pending) are dropped with a warning, never fatal.
+//! when a relay policy was asked (relay-only ICE without any ends the attempt, bounded), the
+//! peer connection, offer/answer and trickle ICE up to `connected`; then its signaling and
+//! events for the life of the connection. Messages that make no sense in the current
+//! signaling state (a stale answer after an ICE restart, an offer while ours is pending) are
+//! dropped with a warning, never fatal.
 
 use super::peer::{has_scheme, ice_servers, Media, PcEvent, PeerConn, TURN_SCHEMES};
 use super::{Connection, Link, Live};
@@ -314,10 +315,16 @@ async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool
             Ok(())
         }
         ServerMessage::TurnConfig { .. } => {
-            // After the peer connection exists: restart ICE with the relay.
+            // After the peer connection exists: restart ICE with the relay when the page asked
+            // for TURN; otherwise the server only joins the configuration (a later restart
+            // uses it) and a connection that works is not renegotiated.
             store_turn(conn, m);
             pc.set_ice_servers(&servers(ctx, conn), relay_only(ctx))?;
-            send_offer(ctx, conn, true).await
+            if ctx.common.ice_transport_policy.is_some() {
+                send_offer(ctx, conn, true).await
+            } else {
+                Ok(())
+            }
         }
         _ => Ok(()),
     };
