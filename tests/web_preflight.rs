@@ -124,6 +124,15 @@ async fn an_unreachable_service_fails_in_bounded_time() {
 }
 
 #[wasm_bindgen_test]
+async fn a_refused_key_rejects_the_check() {
+    let e = check_with(&factory("ek_never-minted"), JsValue::UNDEFINED)
+        .await
+        .expect_err("a key the service refuses");
+    assert_eq!(code(&e), "WEBRTC_SERVER_ERROR", "{}", why(&e));
+    assert_eq!(detail(&e), "UNAUTHORIZED");
+}
+
+#[wasm_bindgen_test]
 async fn a_deep_check_measures_a_short_session() {
     let t = Tracker::install();
     let mark = t.mark();

@@ -11,7 +11,8 @@
 //!    synthetic video, whose stats polls become the same samples the connection-quality
 //!    verdict takes, for `durationMs` once connected.
 //!
-//! Every step is bounded; `signal` abandons the check (rejecting with `ABORTED`). Whatever
+//! Every step is bounded; `signal` abandons the check (rejecting with `ABORTED`); a service
+//! that refuses the key rejects it (`WEBRTC_SERVER_ERROR`, `detailCode: UNAUTHORIZED`). Whatever
 //! way it ends, the socket, the peer connections, the test session and the synthetic
 //! source are released: each is owned by a value whose drop releases it.
 
@@ -73,7 +74,7 @@ pub async fn check(
 }
 
 async fn run(client: &ClientOptions, logger: &Logger, opts: &PreflightOptions) -> Result<Json> {
-    let probe = probe_service(client, &opts.model).await;
+    let probe = probe_service(client, &opts.model).await?;
     let servers: Vec<Json> = match &opts.ice_servers {
         Some(Json::Arr(given)) => given.clone(),
         _ => {
@@ -121,7 +122,9 @@ struct ServiceProbe {
     turn: Option<Json>,
 }
 
-async fn probe_service(client: &ClientOptions, model: &ModelDefinition) -> ServiceProbe {
+/// Probes the service. A refusal that retrying cannot help (the key) rejects the check: it
+/// says nothing about connectivity.
+async fn probe_service(client: &ClientOptions, model: &ModelDefinition) -> Result<ServiceProbe> {
     let ua = urls::user_agent(client.integration.as_deref());
     let url = urls::session_url(
         &client.base_url,
@@ -149,10 +152,15 @@ async fn probe_service(client: &ClientOptions, model: &ModelDefinition) -> Servi
         }
         Err(e) => Err(e),
     };
-    if let Err(e) = r {
-        probe.error = Some(join(&["the service did not answer: ", &e.message]));
+    match r {
+        Err(e) if e.code == ErrorCode::Unauthorized => return Err(e),
+        Err(e) if e.code == ErrorCode::ServerError => {
+            probe.error = Some(join(&["the service refused the session: ", &e.message]));
+        }
+        Err(e) => probe.error = Some(join(&["the service did not answer: ", &e.message])),
+        Ok(()) => {}
     }
-    probe
+    Ok(probe)
 }
 
 /// Waits for the socket to open, then times [`RTT_PROBES`] passthrough acknowledgements.
