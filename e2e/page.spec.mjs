@@ -117,6 +117,30 @@ describe("the page", () => {
     }
   });
 
+  it("runs the connectivity check and shows its result", T, async () => {
+    const { page, problems } = await openPage(browser);
+    try {
+      await page.click("#preflight");
+      await waitForText(page, "#preflightResult", /^good, transport udp, RTT \d+ ms$/, 30_000);
+      assert.equal(await page.$$eval("#preflightReasons li", (l) => l.length), 0, "nothing to say on loopback");
+      await page.check("#preflightDeep");
+      await page.click("#preflight");
+      await waitForText(page, "#preflightResult", /^checking/);
+      await waitForText(page, "#preflightResult", /^good, transport udp, RTT \d+ ms, first frame \d+ ms, \d+ samples$/, 60_000);
+      // Nothing listens there: the check says so instead of hanging.
+      await page.fill("#baseUrl", "ws://127.0.0.1:9");
+      await page.uncheck("#preflightDeep");
+      await page.click("#preflight");
+      await waitForText(page, "#preflightResult", /^critical, transport failed, RTT —$/, 30_000);
+      assert.match(await page.textContent("#preflightReasons"), /the service is unreachable/);
+      assert.equal(await page.isEnabled("#preflight"), true);
+      await screenshot(page, "e2e-preflight");
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   it("uses the synthetic source when asked", T, async () => {
     const { page, problems } = await openPage(browser);
     try {
@@ -234,6 +258,18 @@ for (const transport of ["webrtc", "ivs"]) {
       await screenshot(page, `e2e-${transport}-connected`);
     });
 
+    step("shows the connection quality and the time to first frame", async () => {
+      const cell = (key) => `#qualityTable tr[data-key="${key}"] td`;
+      await waitForText(page, cell("verdict"), /^(good|fair|poor|critical)$/, 30_000);
+      assert.match(await page.textContent(cell("factor")), /^(none|bandwidth|latency|loss|stall|cpu)$/);
+      await waitForText(page, cell("ttff"), /^\d+ ms$/);
+      await waitForText(page, cell("fps"), /^\d+(\.\d)?$/);
+      // Loopback settles on good once the warm-up is over; the header badge says it too.
+      await waitForText(page, cell("verdict"), /^good$/, 30_000);
+      await waitForText(page, "#quality", /^good$/);
+      assert.match(await page.getAttribute("#quality", "class"), /\bgood\b/);
+    });
+
     step("shows glass-to-glass latency", async () => {
       await waitForText(page, "#latPixelValue", /^\d+ ms/, 30_000);
       await waitFor(page, "latency samples", () => Number(document.getElementById("latencyChart").dataset.samples), { ok: (n) => n >= 2 });
@@ -300,7 +336,8 @@ for (const transport of ["webrtc", "ivs"]) {
       assert.equal(await page.inputValue("#token"), "");
       assert.equal(await page.isHidden("#viewerPane"), true);
       assert.equal(await page.evaluate(() => document.querySelector("#remote").srcObject), null);
-      assert.equal(await page.$$eval("#stats tr, #metrics tr", (rows) => rows.length), 0);
+      assert.equal(await page.$$eval("#stats tr, #metrics tr, #qualityTable tr", (rows) => rows.length), 0);
+      assert.equal(await page.textContent("#quality"), "—");
       for (const id of ["fpsChart", "bitrateChart", "latencyChart"]) {
         const c = await chartInk(page, id);
         assert.equal(c.samples, 0, `${id} cleared`);

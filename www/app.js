@@ -4,7 +4,7 @@
 import { createDecartClient, models, version } from "/pkg/index.js";
 import { LineChart } from "./chart.js";
 import { openInput } from "./media.js";
-import { statsRows, metricsRows, pixelLatencyMs, compositeLatency, latencyReport, diagnosticText, num } from "./format.js";
+import { statsRows, metricsRows, pixelLatencyMs, compositeLatency, latencyReport, diagnosticText, num, qualityBadge, qualityRows, preflightText } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const DASH = "—";
@@ -272,6 +272,10 @@ function wire(c) {
     $("generation").textContent = `${(num(g, "seconds") ?? 0).toFixed(0)} s`;
   });
   listen(c, "stats", showStats);
+  listen(c, "connectionQuality", (q) => {
+    showQuality(q);
+    log("connectionQuality", qualityBadge(q));
+  });
   listen(c, "serverMetrics", showMetrics);
   listen(c, "pixelLatency", (e) => {
     const ms = pixelLatencyMs(e);
@@ -313,6 +317,8 @@ function endSession(why) {
   $("token").value = "";
   $("stats").tBodies[0].replaceChildren();
   $("metrics").tBodies[0].replaceChildren();
+  $("qualityTable").tBodies[0].replaceChildren();
+  showQualityBadge(null);
   for (const id of ["latPixelValue", "latCompositeValue", "latReport", "generation"]) $(id).textContent = DASH;
   setStatus($("promptStatus"), "", "");
   setStatus($("imageStatus"), "", "");
@@ -344,8 +350,21 @@ function fillTable(table, rows) {
   );
 }
 
+function showQualityBadge(q) {
+  $("quality").textContent = qualityBadge(q);
+  $("quality").className = `quality ${q?.quality ?? ""}`.trim();
+}
+
+function showQuality(q) {
+  showQualityBadge(q);
+  fillTable($("qualityTable"), qualityRows(q));
+}
+
 function showStats(s) {
   fillTable($("stats"), statsRows(s));
+  // The metrics (and time to first frame) follow every sample; the event only each change.
+  const q = client?.getConnectionQuality?.();
+  if (q) showQuality(q);
   const t = now();
   charts.fps.add("in", t, num(s?.video, "framesPerSecond"));
   charts.fps.add("out", t, num(s?.outboundVideo, "framesPerSecond"));
@@ -404,6 +423,33 @@ function previewImage() {
   else $("imagePreview").removeAttribute("src");
   setStatus($("imageStatus"), "", file ? `${file.name}, ${file.size} bytes` : "");
   refreshButtons();
+}
+
+// ---- connectivity check --------------------------------------------------------------------
+
+async function checkConnectivity() {
+  const status = $("preflightResult");
+  const deep = $("preflightDeep").checked;
+  $("preflight").disabled = true;
+  $("preflightReasons").replaceChildren();
+  setStatus(status, "pending", deep ? "checking (a short test session)…" : "checking…");
+  try {
+    const r = await factory().checkConnectivity({ deep, model: $("model").value });
+    setStatus(status, r.quality === "good" ? "ok" : r.quality === "fair" ? "pending" : "error", preflightText(r));
+    $("preflightReasons").replaceChildren(
+      ...r.reasons.map((text) => {
+        const li = document.createElement("li");
+        li.textContent = text;
+        return li;
+      }),
+    );
+    log("checkConnectivity", `${preflightText(r)}${r.reasons.length ? `: ${r.reasons.join("; ")}` : ""}`);
+  } catch (e) {
+    setStatus(status, "error", errorText(e));
+    log("checkConnectivity", errorText(e), "error");
+  } finally {
+    $("preflight").disabled = false;
+  }
 }
 
 // ---- viewer ------------------------------------------------------------------------------
@@ -479,6 +525,7 @@ for (const m of models.list()) {
 }
 $("camera").addEventListener("click", () => toggleCamera().catch((e) => showError(e, "input")));
 $("connect").addEventListener("click", connect);
+$("preflight").addEventListener("click", checkConnectivity);
 $("disconnect").addEventListener("click", disconnect);
 $("transport").addEventListener("change", showIvsOptions);
 $("ivsSource").addEventListener("change", showIvsOptions);

@@ -104,6 +104,40 @@ export function latencyReport(r) {
   return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`} of ${r?.sent ?? DASH}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
 }
 
+/** The header badge of a `connectionQuality` verdict: "good", "poor: latency", "fair: stall (warming up)". */
+export function qualityBadge(q) {
+  if (!q?.quality) return DASH;
+  const factor = q.limitingFactor && q.limitingFactor !== "none" ? `: ${q.limitingFactor}` : "";
+  return `${q.quality}${factor}${q.warmingUp ? " (warming up)" : ""}`;
+}
+
+/** Rows of the connection quality panel: [key, label, text] from a verdict. */
+export function qualityRows(q) {
+  const m = q?.metrics ?? null;
+  const pct = (v) => (v == null ? DASH : `${(v * 100).toFixed(1)} %`);
+  return [
+    ["verdict", "verdict", q?.quality ?? DASH],
+    ["factor", "limiting factor", q?.limitingFactor ?? DASH],
+    ["ttff", "time to first frame", integer(num(m, "ttffMs"), " ms")],
+    ["rtt", "round-trip time", integer(num(m, "rttMs"), " ms")],
+    ["g2g", "glass-to-glass", integer(num(m, "g2gMs"), " ms")],
+    ["fps", "received fps", fixed(num(m, "fps"))],
+    ["loss", "packet loss", pct(num(m, "packetLoss"))],
+    ["g2gDrops", "latency probes lost", pct(num(m, "g2gDropRatio"))],
+    ["jitter", "upstream jitter", fixed(num(m, "upstreamJitterMs"), 1, " ms")],
+    ["upstream", "available upstream", integer(num(m, "availableUpstreamKbps"), " kbit/s")],
+  ];
+}
+
+/** Summary line of a `checkConnectivity()` result: "good, transport udp, RTT 3 ms[, first frame 812 ms, 5 samples]". */
+export function preflightText(r) {
+  const m = r?.metrics ?? null;
+  const parts = [r?.quality ?? DASH, `transport ${m?.transport ?? DASH}`, `RTT ${integer(num(m, "rttMs"), " ms")}`];
+  if (num(m, "ttffMs") != null) parts.push(`first frame ${integer(num(m, "ttffMs"), " ms")}`);
+  if (num(m, "sampleCount") != null) parts.push(`${m.sampleCount} samples`);
+  return parts.join(", ");
+}
+
 /** Text of a `diagnostic` event's data for the log. */
 export function diagnosticText(d) {
   const data = d?.data;

@@ -645,6 +645,58 @@ pub fn subscribe_options(v: &Json) -> Result<SubscribeOptions, SdkError> {
     })
 }
 
+/// Default bound of ICE gathering in `checkConnectivity()`, ms.
+pub const DEFAULT_ICE_GATHER_TIMEOUT_MS: f64 = 5000.0;
+/// Default length of the test session of a deep `checkConnectivity()`, ms.
+pub const DEFAULT_PREFLIGHT_DURATION_MS: f64 = 5000.0;
+
+/// Checked data part of the `checkConnectivity()` options (`signal` is taken by the browser
+/// layer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreflightOptions {
+    /// ICE servers to gather with instead of the service's (`RTCIceServer[]`, checked).
+    pub ice_servers: Option<Json>,
+    /// Bound of ICE gathering, ms.
+    pub ice_gather_timeout_ms: f64,
+    /// Run a short test session too.
+    pub deep: bool,
+    /// The model of the test session (default `mirage`).
+    pub model: ModelDefinition,
+    /// Length of the test session once connected, ms.
+    pub duration_ms: f64,
+}
+
+/// Checks the data part of the `checkConnectivity()` options (`undefined` = all defaults).
+pub fn preflight_options(v: &Json) -> Result<PreflightOptions, SdkError> {
+    let empty = Json::Obj(Vec::new());
+    let r = object(if v.is_null() { &empty } else { v })?;
+    let model = match r.get("model") {
+        None => models::realtime("mirage")?,
+        Some(_) => model_option(&r)?,
+    };
+    Ok(PreflightOptions {
+        ice_servers: ice_servers(&r)?,
+        ice_gather_timeout_ms: r
+            .number(
+                "iceGatherTimeoutMs",
+                100.0,
+                60_000.0,
+                "a number of ms from 100 to 60000",
+            )?
+            .unwrap_or(DEFAULT_ICE_GATHER_TIMEOUT_MS),
+        deep: r.flag("deep")?,
+        model,
+        duration_ms: r
+            .number(
+                "durationMs",
+                1000.0,
+                60_000.0,
+                "a number of ms from 1000 to 60000",
+            )?
+            .unwrap_or(DEFAULT_PREFLIGHT_DURATION_MS),
+    })
+}
+
 /// What an image given as a string is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageString {
@@ -955,6 +1007,36 @@ mod tests {
             .collect();
         assert!(viewer_keys.contains(&"token") && !viewer_keys.contains(&"model"));
         assert!(js_only_keys().eq(["onRemoteStream", "customizeOffer", "ivsModule", "signal"]));
+    }
+
+    #[test]
+    fn preflight_options_have_defaults_and_name_a_bad_option() {
+        let d = preflight_options(&Json::Null).unwrap();
+        assert_eq!(d.ice_servers, None);
+        assert_eq!(d.ice_gather_timeout_ms, DEFAULT_ICE_GATHER_TIMEOUT_MS);
+        assert!(!d.deep);
+        assert_eq!(d.model.name, "mirage");
+        assert_eq!(d.duration_ms, DEFAULT_PREFLIGHT_DURATION_MS);
+        let o = preflight_options(&j(
+            r#"{"deep": true, "model": "lucy_2_rt", "durationMs": 3000, "iceGatherTimeoutMs": 800,
+               "iceServers": [{"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "c"}]}"#,
+        ))
+        .unwrap();
+        assert!(o.deep);
+        assert_eq!((o.model.name.as_str(), o.model.fps), ("lucy_2_rt", 20));
+        assert_eq!((o.duration_ms, o.ice_gather_timeout_ms), (3000.0, 800.0));
+        assert!(o.ice_servers.is_some());
+        for (bad, name) in [
+            (r#"{"deep": "yes"}"#, "deep"),
+            (r#"{"durationMs": 10}"#, "durationMs"),
+            (r#"{"iceGatherTimeoutMs": -1}"#, "iceGatherTimeoutMs"),
+            (r#"{"iceServers": [{"urls": 3}]}"#, "iceServers"),
+            (r#"{"model": "nope"}"#, "nope"),
+            ("7", "options"),
+        ] {
+            let e = preflight_options(&j(bad)).unwrap_err();
+            assert!(e.message.contains(name), "{bad}: {}", e.message);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! `reasons` are short sentences, the most severe first; figures in them are rounded to
 //! whole numbers.
 
+use super::json::{Json, Obj};
 use super::quality::{non_negative, Figures, Finding, Metric, Metrics, Quality, QualitySample};
 
 /// W3C `RTCIceCandidateType`.
@@ -143,12 +144,42 @@ pub struct PreflightResult {
     pub reasons: Vec<String>,
 }
 
+impl PreflightResult {
+    /// The `checkConnectivity()` result: `{quality, metrics: {transport, rttMs, ttffMs?,
+    /// g2gMs?, packetLoss?, upstreamJitterMs?, sampleCount?}, reasons}`. `rttMs` is `null`
+    /// when unknown; the session figures are present (`null` when unknown) only in deep mode.
+    pub fn to_json(&self) -> Json {
+        let m = &self.metrics;
+        let mut metrics = Obj::new()
+            .set("transport", m.transport.as_str())
+            .set("rttMs", m.rtt_ms);
+        if let Some(count) = m.sample_count {
+            metrics = metrics
+                .set("ttffMs", m.ttff_ms)
+                .set("g2gMs", m.g2g_ms)
+                .set("packetLoss", m.packet_loss)
+                .set("upstreamJitterMs", m.upstream_jitter_ms)
+                .set("sampleCount", count);
+        }
+        let reasons: Vec<Json> = self
+            .reasons
+            .iter()
+            .map(|r| Json::from(r.as_str()))
+            .collect();
+        Obj::new()
+            .set("quality", self.quality.as_str())
+            .set("metrics", metrics)
+            .set("reasons", reasons)
+            .build()
+    }
+}
+
 /// The preflight verdict. See the module documentation.
 pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     let mut figures = match &obs.samples {
         Some(samples) => {
             let each: Vec<Figures> = samples.iter().map(Figures::of).collect();
-            let mut f = Figures::smooth(each.iter());
+            let mut f = Figures::smooth(&each);
             f.metrics.ttff_ms = samples.iter().rev().find_map(|s| non_negative(s.ttff_ms));
             f
         }
@@ -176,11 +207,13 @@ pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     } else if obs.ice == IceCheck::Failed {
         reasons.push("ICE failed: no candidate pair connected".to_owned());
     }
-    let mut findings: Vec<Finding> = figures
-        .findings()
-        .filter(|f| f.quality > Quality::Good)
+    // The figures that are not good, worst first (in table order within a level).
+    let all: Vec<Finding> = figures.findings().collect();
+    let findings: Vec<Finding> = [Quality::Critical, Quality::Poor, Quality::Fair]
+        .iter()
+        .flat_map(|q| all.iter().filter(move |f| f.quality == *q))
+        .copied()
         .collect();
-    findings.sort_by_key(|f| std::cmp::Reverse(f.quality));
     let quality = if transport == Transport::Failed {
         Quality::Critical
     } else {
@@ -234,35 +267,42 @@ pub fn evaluate(obs: &PreflightObservation) -> PreflightResult {
     }
 }
 
-/// A figure rounded to a whole number (no float formatting in the browser build).
-fn whole(v: f64) -> i64 {
+/// A figure rounded to a whole number, as text (no float formatting in the browser build).
+fn whole(v: f64) -> String {
     // `as` saturates; the figures are finite and not negative.
-    v.round() as i64
+    super::error::int(v.round().max(0.0) as u64)
 }
 
 /// The sentence for a figure that is not good.
 fn reason(f: &Finding) -> String {
     let n = whole(f.value);
     let pct = whole(f.value * 100.0);
-    match f.row.metric {
-        Metric::BandwidthRatio => {
-            format!("available upstream bandwidth is {pct} % of the bitrate the session wants")
-        }
-        Metric::BandwidthLimited => {
-            format!("the video encoder was limited by bandwidth in {pct} % of the samples")
-        }
-        Metric::PacketLoss => format!("packet loss {pct} % is high"),
-        Metric::G2gDropRatio => format!("{pct} % of the latency probes were lost"),
-        Metric::G2g => format!("glass-to-glass latency {n} ms is high"),
-        Metric::Rtt => format!("RTT {n} ms is high"),
-        Metric::UpstreamJitter => format!("upstream jitter {n} ms is high"),
-        Metric::Ttff => format!("the first frame took {n} ms"),
-        Metric::CpuLimited => {
-            format!("the video encoder was limited by CPU in {pct} % of the samples")
-        }
-        Metric::FpsRatio => format!("video arrived at {pct} % of the expected frame rate"),
-        Metric::Stalled => format!("video stalled in {pct} % of the samples"),
-    }
+    let (before, figure, after) = match f.row.metric {
+        Metric::BandwidthRatio => (
+            "available upstream bandwidth is ",
+            &pct,
+            " % of the bitrate the session wants",
+        ),
+        Metric::BandwidthLimited => (
+            "the video encoder was limited by bandwidth in ",
+            &pct,
+            " % of the samples",
+        ),
+        Metric::PacketLoss => ("packet loss ", &pct, " % is high"),
+        Metric::G2gDropRatio => ("", &pct, " % of the latency probes were lost"),
+        Metric::G2g => ("glass-to-glass latency ", &n, " ms is high"),
+        Metric::Rtt => ("RTT ", &n, " ms is high"),
+        Metric::UpstreamJitter => ("upstream jitter ", &n, " ms is high"),
+        Metric::Ttff => ("the first frame took ", &n, " ms"),
+        Metric::CpuLimited => (
+            "the video encoder was limited by CPU in ",
+            &pct,
+            " % of the samples",
+        ),
+        Metric::FpsRatio => ("video arrived at ", &pct, " % of the expected frame rate"),
+        Metric::Stalled => ("video stalled in ", &pct, " % of the samples"),
+    };
+    super::error::join(&[before, figure, after])
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -309,6 +349,43 @@ mod tests {
             samples: Some(samples),
             ..healthy()
         }
+    }
+
+    #[test]
+    fn the_result_payload_has_the_deep_figures_only_in_deep_mode() {
+        let shallow = evaluate(&healthy()).to_json();
+        assert_eq!(shallow.str("quality"), Some("good"));
+        assert_eq!(shallow.get("reasons"), Some(&Json::Arr(Vec::new())));
+        let m = shallow.get("metrics").expect("metrics");
+        assert_eq!(m.str("transport"), Some("udp"));
+        assert_eq!(m.num("rttMs"), Some(40.0));
+        assert_eq!(m.get("ttffMs"), None, "absent in shallow mode");
+        assert_eq!(m.get("sampleCount"), None);
+
+        let failed = evaluate(&PreflightObservation {
+            service_reachable: false,
+            service_rtt_ms: None,
+            ..healthy()
+        })
+        .to_json();
+        let m = failed.get("metrics").expect("metrics");
+        assert_eq!(m.str("transport"), Some("failed"));
+        assert_eq!(m.get("rttMs"), Some(&Json::Null));
+        assert_eq!(failed.str("quality"), Some("critical"));
+        assert_eq!(
+            failed
+                .get("reasons")
+                .and_then(|r| r.as_array()?.first()?.as_str()),
+            Some("the service is unreachable")
+        );
+
+        let deep = evaluate(&deep(vec![good_sample(); 3])).to_json();
+        let m = deep.get("metrics").expect("metrics");
+        assert_eq!(m.num("sampleCount"), Some(3.0));
+        assert_eq!(m.num("ttffMs"), Some(800.0));
+        assert_eq!(m.num("g2gMs"), Some(250.0));
+        assert_eq!(m.num("packetLoss"), Some(0.0));
+        assert_eq!(m.num("upstreamJitterMs"), Some(4.0));
     }
 
     #[test]

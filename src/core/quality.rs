@@ -21,6 +21,10 @@
 //!    row that comes first in the table). Everything good gives `none`. Glass-to-glass latency,
 //!    when measured, grades latency instead of RTT. Time to first frame is reported but not
 //!    graded: it happened once, at the start, and says nothing about the connection now.
+//!    While packet loss is at least [`LOSS_CUTS_RATE`], the bandwidth rows are not graded:
+//!    the browser's congestion control lowers its estimate (and the encoder's target) under
+//!    such loss whatever the link's capacity, so a low estimate then is loss's doing, and a
+//!    lossy link is reported as `loss`, not `bandwidth`.
 //! 4. **Warm-up.** For [`WARMUP_MS`] after the first sample, the verdict says
 //!    `warming_up: true` and never goes below `fair`: at the start the bandwidth estimate is
 //!    still ramping up and video may not have arrived yet, which is normal, not a bad network.
@@ -35,11 +39,17 @@
 //! hysteresis: a degradation is reported on its 4th sample (`WINDOW_SAMPLES / 2 + DOWN_AFTER`),
 //! a recovery on its 7th (`WINDOW_SAMPLES / 2 + UP_AFTER`), so about 3 s and 6 s after they
 //! begin with samples once a second.
+//!
+//! The browser layer builds a sample from each stats snapshot with
+//! [`QualitySample::from_stats`] and adds what stats do not hold (the server's jitter, time
+//! to first frame, the glass-to-glass figures of a [`ProbeWindow`]).
+//! [`Verdict::to_json`] is the `connectionQuality` payload.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 
-use super::stats::STALL_FPS;
+use super::json::{Json, Obj};
+use super::stats::{StatsSnapshot, STALL_FPS};
 
 /// Samples in the smoothing window.
 pub const WINDOW_SAMPLES: usize = 5;
@@ -52,6 +62,18 @@ pub const WARMUP_MS: f64 = 5_000.0;
 pub const DOWN_AFTER: u32 = 2;
 /// Consecutive better candidates before the quality goes up.
 pub const UP_AFTER: u32 = 5;
+/// Packet loss from which the bandwidth rows are not graded (a fraction): Google congestion
+/// control (draft-ietf-rmcat-gcc-02 §6) cuts its rate above 10 % loss, so the estimate then
+/// follows the loss, not the link's capacity. The same bound as the packet-loss row's `poor`.
+pub const LOSS_CUTS_RATE: f64 = 0.10;
+/// The upstream bitrate a session that sends video wants, kbit/s: the start bitrate the SDK
+/// asks the VP8 encoder for (`x-google-start-bitrate=600`, [`super::sdp`]). The bandwidth
+/// row's `poor` bound (half of it) is then the SDK's minimum bitrate hint, 300 kbit/s.
+pub const WANTED_UPSTREAM_KBPS: f64 = 600.0;
+/// Probe outcomes a [`ProbeWindow`] keeps at most.
+pub const PROBE_WINDOW: usize = 20;
+/// Age after which a probe outcome leaves a [`ProbeWindow`], ms.
+pub const PROBE_WINDOW_MS: f64 = 30_000.0;
 
 /// Overall connection quality, best first: `Good < Fair < Poor < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -197,6 +219,163 @@ pub struct Verdict {
     pub warming_up: bool,
     /// The latest smoothed figures.
     pub metrics: Metrics,
+}
+
+impl QualitySample {
+    /// The figures one stats snapshot gives; `model_fps` is the frame rate of the session's
+    /// model (`None` for a viewer). What stats do not hold (`g2g_ms`, `g2g_drop_ratio`,
+    /// `ttff_ms`, `upstream_jitter_ms`) is left `None` for the caller to fill in.
+    ///
+    /// * `rtt_ms`: the connection's `currentRoundTripTime`;
+    /// * `fps`: the inbound video's `framesPerSecond` (0 while none is decoded);
+    /// * `expected_fps`: the model's rate, or the rate the outbound video is sent at when that
+    ///   is lower (the output cannot be faster than the camera it transforms);
+    /// * `packet_loss`: lost ÷ (lost + received) packets of inbound video and audio over the
+    ///   interval (unknown on a section's first sample);
+    /// * `available_upstream_kbps`: `availableOutgoingBitrate` of the succeeded candidate pair
+    ///   that sent the most bytes (on IVS the report holds the publishing and the subscribing
+    ///   peer connection; the publisher's estimate is the one that matters), else the
+    ///   connection's;
+    /// * `wanted_upstream_kbps`: [`WANTED_UPSTREAM_KBPS`] while video is sent;
+    /// * `limitation`: the outbound video's `qualityLimitationReason`.
+    pub fn from_stats(s: &StatsSnapshot, model_fps: Option<f64>) -> QualitySample {
+        let out = s.outbound_video.as_ref();
+        let sent_fps = out
+            .filter(|o| !o.is_unavailable("framesPerSecond"))
+            .map(|o| o.num("framesPerSecond"))
+            .filter(|f| *f > 0.0);
+        let expected_fps = match (model_fps, sent_fps) {
+            (Some(m), Some(s)) => Some(m.min(s)),
+            (m, s) => m.or(s),
+        };
+        let (mut lost, mut received, mut known) = (0.0, 0.0, false);
+        for section in [&s.video, &s.audio].into_iter().flatten() {
+            if let Some(r) = section.interval("packetsReceivedDelta") {
+                lost += section.num("packetsLostDelta").max(0.0);
+                received += r;
+                known = true;
+            }
+        }
+        let packet_loss = (known && lost + received > 0.0).then(|| lost / (lost + received));
+        let pair = s
+            .connection
+            .succeeded_pairs
+            .iter()
+            .filter(|p| p.available_outgoing_bitrate.is_some())
+            .max_by(|a, b| {
+                let sent = |p: &super::stats::CandidatePair| p.bytes_sent.unwrap_or(0.0);
+                sent(a).total_cmp(&sent(b))
+            });
+        let available = pair
+            .and_then(|p| p.available_outgoing_bitrate)
+            .or(s.connection.available_outgoing_bitrate);
+        QualitySample {
+            rtt_ms: s.connection.current_round_trip_time.map(|t| t * 1000.0),
+            fps: s.video_fps(),
+            expected_fps,
+            packet_loss,
+            available_upstream_kbps: available.map(|b| b / 1000.0),
+            wanted_upstream_kbps: out.map(|_| WANTED_UPSTREAM_KBPS),
+            limitation: out
+                .filter(|o| !o.is_unavailable("qualityLimitationReason"))
+                .and_then(|o| o.text("qualityLimitationReason"))
+                .map(LimitationReason::parse),
+            ..QualitySample::default()
+        }
+    }
+}
+
+/// The recent outcomes of pixel-marker probes (at most [`PROBE_WINDOW`], none older than
+/// [`PROBE_WINDOW_MS`]): the glass-to-glass figures of a quality sample and of the `stats`
+/// event's `glassToGlass`. Lost probes are known only once their time to live ran out, so they
+/// count when that is reported.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeWindow {
+    /// `(time, latency)` oldest first; `None` is a lost probe.
+    items: VecDeque<(f64, Option<f64>)>,
+}
+
+impl ProbeWindow {
+    /// A probe came back after `latency_ms`, at `now_ms`.
+    pub fn received(&mut self, latency_ms: f64, now_ms: f64) {
+        if let Some(l) = non_negative(Some(latency_ms)) {
+            self.push(Some(l), now_ms);
+        }
+    }
+
+    /// A probe was reported lost at `now_ms`.
+    pub fn lost(&mut self, now_ms: f64) {
+        self.push(None, now_ms);
+    }
+
+    fn push(&mut self, item: Option<f64>, now_ms: f64) {
+        if self.items.len() >= PROBE_WINDOW {
+            self.items.pop_front();
+        }
+        self.items.push_back((now_ms, item));
+    }
+
+    fn recent(&self, now_ms: f64) -> impl Iterator<Item = Option<f64>> + Clone + '_ {
+        self.items
+            .iter()
+            .filter(move |(t, _)| now_ms - t <= PROBE_WINDOW_MS)
+            .map(|(_, l)| *l)
+    }
+
+    /// Median latency of the recent probes that came back, ms.
+    pub fn median_ms(&self, now_ms: f64) -> Option<f64> {
+        median(self.recent(now_ms).flatten())
+    }
+
+    /// 90th percentile (nearest rank) of the recent latencies, ms.
+    pub fn p90_ms(&self, now_ms: f64) -> Option<f64> {
+        let mut v: Vec<f64> = self.recent(now_ms).flatten().collect();
+        v.sort_by(f64::total_cmp);
+        let rank = (9 * v.len()).div_ceil(10);
+        v.get(rank.checked_sub(1)?).copied()
+    }
+
+    /// Share of the recent probes that were lost, 0..=1.
+    pub fn drop_ratio(&self, now_ms: f64) -> Option<f64> {
+        let total = self.recent(now_ms).count();
+        let lost = self.recent(now_ms).filter(Option::is_none).count();
+        (total > 0).then(|| lost as f64 / total as f64)
+    }
+
+    /// The `stats` event's `glassToGlass`: `{ttffMs, medianMs, p90Ms}`.
+    pub fn to_json(&self, ttff_ms: Option<f64>, now_ms: f64) -> Json {
+        Obj::new()
+            .set("ttffMs", ttff_ms)
+            .set("medianMs", self.median_ms(now_ms))
+            .set("p90Ms", self.p90_ms(now_ms))
+            .build()
+    }
+}
+
+impl Verdict {
+    /// The `connectionQuality` payload (and `getConnectionQuality()`): `{quality,
+    /// limitingFactor, warmingUp, metrics: {rttMs, g2gMs, ttffMs, fps, packetLoss,
+    /// upstreamJitterMs, g2gDropRatio, availableUpstreamKbps}}`, unknown metrics `null`.
+    pub fn to_json(&self) -> Json {
+        let m = &self.metrics;
+        Obj::new()
+            .set("quality", self.quality.as_str())
+            .set("limitingFactor", self.limiting_factor.as_str())
+            .set("warmingUp", self.warming_up)
+            .set(
+                "metrics",
+                Obj::new()
+                    .set("rttMs", m.rtt_ms)
+                    .set("g2gMs", m.g2g_ms)
+                    .set("ttffMs", m.ttff_ms)
+                    .set("fps", m.fps)
+                    .set("packetLoss", m.packet_loss)
+                    .set("upstreamJitterMs", m.upstream_jitter_ms)
+                    .set("g2gDropRatio", m.g2g_drop_ratio)
+                    .set("availableUpstreamKbps", m.available_upstream_kbps),
+            )
+            .build()
+    }
 }
 
 /// Which way a figure gets worse.
@@ -462,10 +641,10 @@ impl Figures {
     /// Medians of the measured figures and shares of the yes/no ones over `items`. A figure
     /// known in half of the items or fewer is unknown: one stray value must not stand for
     /// the whole window, and a figure that stopped coming fades out as the median would.
-    pub(crate) fn smooth<'a>(items: impl Iterator<Item = &'a Figures> + Clone) -> Figures {
-        let total = items.clone().count();
+    pub(crate) fn smooth(items: &[Figures]) -> Figures {
+        let total = items.len();
         let known = |f: fn(&Figures) -> Option<f64>| {
-            let values = items.clone().filter_map(f);
+            let values = items.iter().filter_map(f);
             (values.clone().count() * 2 > total).then_some(values)
         };
         let med = |f| known(f).and_then(median);
@@ -491,7 +670,10 @@ impl Figures {
 
     fn value(&self, metric: Metric) -> Option<f64> {
         let m = &self.metrics;
+        let loss_cuts_rate = m.packet_loss.is_some_and(|l| l >= LOSS_CUTS_RATE);
         match metric {
+            // Under heavy loss the estimate follows the loss (see the module documentation).
+            Metric::BandwidthRatio | Metric::BandwidthLimited if loss_cuts_rate => None,
             Metric::BandwidthRatio => self.bandwidth_ratio,
             Metric::BandwidthLimited => self.bandwidth_limited,
             Metric::PacketLoss => m.packet_loss,
@@ -620,7 +802,8 @@ impl QualityMonitor {
         {
             self.window.pop_front();
         }
-        let figures = Figures::smooth(self.window.iter().map(|(_, f)| f));
+        let window: Vec<Figures> = self.window.iter().map(|(_, f)| *f).collect();
+        let figures = Figures::smooth(&window);
 
         let warming_up = self.first_ms.is_none_or(|first| now - first < WARMUP_MS);
         let mut candidate = figures.grade();
@@ -1257,6 +1440,209 @@ mod tests {
         assert_eq!(LimitationReason::parse("none"), LimitationReason::None);
         assert_eq!(LimitationReason::parse("other"), LimitationReason::Other);
         assert_eq!(LimitationReason::parse("CPU?"), LimitationReason::Other);
+    }
+
+    /// Two polls one second apart of a report with inbound video and audio, outbound video and
+    /// two succeeded candidate pairs (as on IVS: a publishing and a subscribing connection).
+    fn two_polls(reason: &str) -> (StatsSnapshot, StatsSnapshot) {
+        use crate::core::json::parse;
+        use crate::core::stats::{entries_from_json, StatsParser};
+        let report = |recv_v: u32, lost_v: u32, recv_a: u32, lost_a: u32| {
+            let text = format!(
+                r#"[
+                {{"type": "inbound-rtp", "id": "IV", "kind": "video", "packetsReceived": {recv_v}, "packetsLost": {lost_v}, "framesPerSecond": 24}},
+                {{"type": "inbound-rtp", "id": "IA", "kind": "audio", "packetsReceived": {recv_a}, "packetsLost": {lost_a}}},
+                {{"type": "outbound-rtp", "id": "OV", "kind": "video", "framesPerSecond": 20, "qualityLimitationReason": "{reason}"}},
+                {{"type": "candidate-pair", "id": "P1", "state": "succeeded", "bytesSent": 1000, "availableOutgoingBitrate": 300000, "currentRoundTripTime": 0.05}},
+                {{"type": "candidate-pair", "id": "P2", "state": "succeeded", "bytesSent": 90000, "availableOutgoingBitrate": 1200000, "currentRoundTripTime": 0.05}}
+                ]"#
+            );
+            entries_from_json(&parse(&text).expect("JSON"))
+        };
+        let mut parser = StatsParser::new();
+        let first = parser.parse(&report(100, 0, 50, 0), 10_000.0);
+        let second = parser.parse(&report(160, 6, 100, 4), 11_000.0);
+        (first, second)
+    }
+
+    #[test]
+    fn a_sample_from_stats_reads_each_figure() {
+        let (_, snap) = two_polls("bandwidth");
+        let s = QualitySample::from_stats(&snap, Some(25.0));
+        assert_eq!(s.rtt_ms, Some(50.0));
+        assert_eq!(s.fps, Some(24.0));
+        assert_eq!(
+            s.expected_fps,
+            Some(20.0),
+            "no faster than the camera is sent"
+        );
+        assert_eq!(
+            s.packet_loss,
+            Some(10.0 / 120.0),
+            "video and audio together"
+        );
+        assert_eq!(
+            s.available_upstream_kbps,
+            Some(1200.0),
+            "the pair that sends the most"
+        );
+        assert_eq!(s.wanted_upstream_kbps, Some(WANTED_UPSTREAM_KBPS));
+        assert_eq!(s.limitation, Some(LimitationReason::Bandwidth));
+        assert_eq!(
+            (s.g2g_ms, s.ttff_ms, s.upstream_jitter_ms, s.stalled),
+            (None, None, None, None),
+            "left to the caller"
+        );
+    }
+
+    #[test]
+    fn the_first_poll_has_no_loss_figure() {
+        let (first, _) = two_polls("none");
+        let s = QualitySample::from_stats(&first, Some(25.0));
+        assert_eq!(s.packet_loss, None, "no interval yet");
+        assert_eq!(s.limitation, Some(LimitationReason::None));
+    }
+
+    #[test]
+    fn a_receiving_only_sample_grades_no_bandwidth() {
+        let (_, mut snap) = two_polls("none");
+        snap.outbound_video = None;
+        let s = QualitySample::from_stats(&snap, Some(25.0));
+        assert_eq!(s.wanted_upstream_kbps, None);
+        assert_eq!(s.expected_fps, Some(25.0), "the model's rate");
+        assert_eq!(s.limitation, None);
+        assert_eq!(QualitySample::from_stats(&snap, None).expected_fps, None);
+        let empty = QualitySample::from_stats(&StatsSnapshot::default(), Some(25.0));
+        assert_eq!(
+            (empty.fps, empty.rtt_ms, empty.packet_loss),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn a_real_chromium_report_gives_a_good_sample() {
+        use crate::core::json::parse;
+        use crate::core::stats::{entries_from_json, StatsParser};
+        let read = |text: &str| entries_from_json(&parse(text).expect("fixture is JSON"));
+        let mut parser = StatsParser::new();
+        parser.parse(
+            &read(include_str!(
+                "../../tests/fixtures/stats/chromium-sender-1.json"
+            )),
+            10_000.0,
+        );
+        let snap = parser.parse(
+            &read(include_str!(
+                "../../tests/fixtures/stats/chromium-sender-2.json"
+            )),
+            11_000.0,
+        );
+        let s = QualitySample::from_stats(&snap, Some(25.0));
+        assert!(s.available_upstream_kbps.is_some_and(|k| k > 0.0), "{s:?}");
+        assert_eq!(s.wanted_upstream_kbps, Some(WANTED_UPSTREAM_KBPS));
+        assert!(s.rtt_ms.is_some(), "{s:?}");
+        let mut m = QualityMonitor::new();
+        let v = m.update(&s, 0.0).expect("a first verdict");
+        assert_eq!(v.metrics.rtt_ms, s.rtt_ms);
+    }
+
+    #[test]
+    fn heavy_loss_is_not_blamed_on_bandwidth() {
+        // Congestion control cut the estimate because of the loss.
+        let lossy = QualitySample {
+            packet_loss: Some(0.15),
+            available_upstream_kbps: Some(100.0),
+            wanted_upstream_kbps: Some(WANTED_UPSTREAM_KBPS),
+            limitation: Some(LimitationReason::Bandwidth),
+            ..good()
+        };
+        let mut feed = Feed::warmed_up();
+        feed.push(lossy, 10);
+        assert_eq!(
+            feed.levels().last().map(|l| (l.1, l.2)),
+            Some((Quality::Poor, LimitingFactor::Loss))
+        );
+        assert_eq!(feed.current().metrics.available_upstream_kbps, Some(100.0));
+
+        // Light loss leaves the estimate to the link: a low one is bandwidth.
+        let mut feed = Feed::warmed_up();
+        feed.push(
+            QualitySample {
+                packet_loss: Some(0.03),
+                ..lossy
+            },
+            10,
+        );
+        assert_eq!(
+            feed.levels().last().map(|l| (l.1, l.2)),
+            Some((Quality::Critical, LimitingFactor::Bandwidth))
+        );
+    }
+
+    #[test]
+    fn the_probe_window_gives_median_p90_and_drops() {
+        let mut w = ProbeWindow::default();
+        assert_eq!(
+            (w.median_ms(0.0), w.p90_ms(0.0), w.drop_ratio(0.0)),
+            (None, None, None)
+        );
+        for (i, l) in [
+            100.0, 300.0, 200.0, 400.0, 500.0, 150.0, 250.0, 350.0, 450.0, 900.0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            w.received(l, i as f64 * 1000.0);
+        }
+        w.lost(10_000.0);
+        w.received(f64::NAN, 10_000.0);
+        assert_eq!(w.median_ms(10_000.0), Some(325.0));
+        assert_eq!(w.p90_ms(10_000.0), Some(500.0), "9th of 10");
+        assert_eq!(w.drop_ratio(10_000.0), Some(1.0 / 11.0));
+        // 30 s later only the loss at 10 s and what came after is left.
+        assert_eq!(w.median_ms(39_500.0), None);
+        assert_eq!(w.drop_ratio(39_500.0), Some(1.0));
+        // At most PROBE_WINDOW outcomes are kept.
+        for i in 0..PROBE_WINDOW {
+            w.received(40.0, 11_000.0 + i as f64);
+        }
+        assert_eq!(w.drop_ratio(12_000.0), Some(0.0));
+        let g = w.to_json(Some(850.0), 12_000.0);
+        assert_eq!(g.num("ttffMs"), Some(850.0));
+        assert_eq!(g.num("medianMs"), Some(40.0));
+        assert_eq!(g.num("p90Ms"), Some(40.0));
+    }
+
+    #[test]
+    fn the_verdict_payload_names_every_field() {
+        let mut feed = Feed::default();
+        feed.push(
+            QualitySample {
+                g2g_ms: Some(420.0),
+                ..good()
+            },
+            1,
+        );
+        let j = feed.current().to_json();
+        assert_eq!(j.str("quality"), Some("fair"));
+        assert_eq!(j.str("limitingFactor"), Some("latency"));
+        assert_eq!(j.bool("warmingUp"), Some(true));
+        let m = j.get("metrics").expect("metrics");
+        assert_eq!(m.num("rttMs"), Some(40.0));
+        assert_eq!(m.num("g2gMs"), Some(420.0));
+        assert_eq!(m.num("ttffMs"), Some(900.0));
+        assert_eq!(m.num("fps"), Some(30.0));
+        assert_eq!(m.num("packetLoss"), Some(0.0));
+        assert_eq!(m.num("upstreamJitterMs"), Some(5.0));
+        assert_eq!(m.num("g2gDropRatio"), Some(0.0));
+        assert_eq!(m.num("availableUpstreamKbps"), Some(3000.0));
+        let empty = QualityMonitor::new()
+            .update(&QualitySample::default(), 0.0)
+            .expect("a verdict")
+            .to_json();
+        let m = empty.get("metrics").expect("metrics");
+        assert_eq!(m.get("rttMs"), Some(&Json::Null), "unknown is null");
+        assert_eq!(m.as_object().map(<[_]>::len), Some(8));
     }
 
     mod props {

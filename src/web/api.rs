@@ -1,6 +1,6 @@
 //! The exported JS API (`shared/API.md`): `createDecartClient` (and the legacy
-//! `createRealtimeClient`), `models`, `isRealtimeModel`, the `realtime` object's `connect` and
-//! `subscribe`, and the `RealTimeClient` they resolve with. Its TypeScript declarations are
+//! `createRealtimeClient`), `models`, `isRealtimeModel`, the `realtime` object's `connect`,
+//! `subscribe` and `checkConnectivity`, and the `RealTimeClient` they resolve with. Its TypeScript declarations are
 //! hand-written in [`crate::web::types`]. Methods are bound to their object, so they work
 //! detached (`btn.onclick = client.disconnect`).
 
@@ -10,11 +10,14 @@ use crate::core::options::ClientOptions;
 use crate::core::protocol::ClientMessage;
 use crate::core::token::SubscribeToken;
 use crate::web::avatar::AvatarAudio;
+use crate::web::cancel::CancelToken;
 use crate::web::error::{to_js as err_to_js, Result};
 use crate::web::js::{bind_methods, get, is_nullish, or_cancel, set, to_js, BROWSER};
 use crate::web::latency::{LatencyDeps, LatencySession};
 use crate::web::log::Logger;
-use crate::web::options::{client_options, connect_input, subscribe_input, JsOptions};
+use crate::web::options::{
+    client_options, connect_input, preflight_input, subscribe_input, JsOptions,
+};
 use crate::web::session::{
     self, InitialState, Publisher, Role, Session, ACK_TIMEOUT_MS, PROMPT_ACK_TIMEOUT_MS,
 };
@@ -37,7 +40,7 @@ pub struct Realtime {
 fn realtime(options: &JsValue) -> std::result::Result<JsValue, JsValue> {
     let (client, logger) = client_options(options).map_err(|e| err_to_js(&e, ""))?;
     let r: JsValue = Realtime { client, logger }.into();
-    bind_methods(&r, &["connect", "subscribe"]);
+    bind_methods(&r, &["connect", "subscribe", "checkConnectivity"]);
     Ok(r)
 }
 
@@ -75,6 +78,22 @@ impl Realtime {
         })
     }
 
+    /// `checkConnectivity(options?)`: the preflight check (see [`crate::web::preflight`]).
+    #[wasm_bindgen(js_name = checkConnectivity)]
+    pub fn check_connectivity(&self, options: JsValue) -> Promise {
+        let (client, logger) = (self.client.clone(), self.logger.clone());
+        future_to_promise(async move {
+            let key = client.api_key.clone();
+            let (opts, signal) = preflight_input(&options).map_err(|e| reject(e, &key))?;
+            let cancel = CancelToken::new();
+            let _abort = on_abort(signal, &cancel);
+            crate::web::preflight::check(client, logger, opts, cancel)
+                .await
+                .map(|r| to_js(&r))
+                .map_err(|e| reject(e, &key))
+        })
+    }
+
     /// `subscribe(options)`.
     pub fn subscribe(&self, options: JsValue) -> Promise {
         let (client, logger) = (self.client.clone(), self.logger.clone());
@@ -85,6 +104,18 @@ impl Realtime {
             start(ctx, signal).await.map_err(|e| reject(e, &key))
         })
     }
+}
+
+/// Cancels `cancel` when `signal` aborts (at once if it already did); the listener lives as
+/// long as the returned handle.
+fn on_abort(signal: Option<EventTarget>, cancel: &CancelToken) -> Option<EventListener> {
+    signal.map(|signal| {
+        if get(&signal, "aborted").as_bool() == Some(true) {
+            cancel.cancel();
+        }
+        let cancel = cancel.clone();
+        EventListener::once(&signal, "abort", move |_| cancel.cancel())
+    })
 }
 
 /// A session and its `signal` option.
@@ -215,6 +246,9 @@ fn latency_session(
             }),
             emit: Rc::new(move |name: &'static str, payload: JsValue| {
                 if let Some(ctx) = w2.upgrade() {
+                    if name == "pixelLatencyEvent" {
+                        ctx.quality.on_probe_event(&payload);
+                    }
                     ctx.events.emit(name, payload);
                 }
             }),
@@ -253,13 +287,7 @@ fn prepare_viewer(client: ClientOptions, logger: Logger, o: &JsValue) -> Result<
 /// Connects (the `signal` option abandons it), wires the page listeners, schedules the
 /// delivery of the events held while connecting, and returns the client.
 async fn start(ctx: Rc<Session>, signal: Option<EventTarget>) -> Result<JsValue> {
-    let _abort = signal.map(|signal| {
-        if get(&signal, "aborted").as_bool() == Some(true) {
-            ctx.cancel.cancel();
-        }
-        let cancel = ctx.cancel.clone();
-        EventListener::once(&signal, "abort", move |_| cancel.cancel())
-    });
+    let _abort = on_abort(signal, &ctx.cancel);
     let connected = or_cancel(Box::pin(session::connect(&ctx)), &ctx.cancel)
         .await
         .unwrap_or_else(|| {
@@ -307,6 +335,7 @@ async fn start(ctx: Rc<Session>, signal: Option<EventTarget>) -> Result<JsValue>
             "setImage",
             "isConnected",
             "getConnectionState",
+            "getConnectionQuality",
             "disconnect",
             "on",
             "off",
@@ -407,6 +436,16 @@ impl RealTimeClient {
     #[wasm_bindgen(js_name = getConnectionState)]
     pub fn get_connection_state(&self) -> String {
         self.ctx.state().as_str().to_string()
+    }
+
+    /// `getConnectionQuality()`: the latest verdict (`null` before the first stats sample);
+    /// stats are polled for it from the first call on.
+    #[wasm_bindgen(js_name = getConnectionQuality)]
+    pub fn get_connection_quality(&self) -> JsValue {
+        self.ctx
+            .quality
+            .current()
+            .map_or(JsValue::NULL, |v| to_js(&v))
     }
 
     /// `sessionId`: `null` until the server sent `session_id`.

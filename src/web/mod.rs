@@ -5,8 +5,8 @@
 //!   hand-written TypeScript declarations.
 //! * [`session`]: one client's lifecycle (connect, retries, reconnect, teardown);
 //!   [`transport`]: the WebSocket, the WebRTC peer connection and the IVS stage.
-//! * [`stats`], [`telemetry`], [`latency`], [`avatar`], [`image`], [`marker`]: what a
-//!   session does besides connecting.
+//! * [`stats`], [`quality`], [`telemetry`], [`latency`], [`avatar`], [`image`], [`marker`]:
+//!   what a session does besides connecting; [`preflight`]: `checkConnectivity()`.
 //! * [`js`], [`error`], [`events`], [`log`], [`cancel`]: shared helpers.
 
 pub mod api;
@@ -21,6 +21,8 @@ pub mod latency;
 pub mod log;
 pub mod marker;
 pub mod options;
+pub mod preflight;
+pub mod quality;
 pub mod session;
 pub mod stats;
 pub mod telemetry;

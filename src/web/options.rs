@@ -4,7 +4,9 @@
 
 use crate::core::error::SdkError;
 use crate::core::json::Json;
-use crate::core::options::{self, js_only_keys, ClientOptions, ConnectOptions, SubscribeOptions};
+use crate::core::options::{
+    self, js_only_keys, ClientOptions, ConnectOptions, PreflightOptions, SubscribeOptions,
+};
 use crate::web::error::Result;
 use crate::web::js::{get, is_nullish, to_json};
 use crate::web::log::Logger;
@@ -97,23 +99,26 @@ fn js_options(o: &JsValue) -> Result<JsOptions> {
     } else {
         Some(crate::web::transport::ivs_sdk::module_option(&ivs_module)?)
     };
-    let signal = get(o, "signal");
-    let signal = if is_nullish(&signal) {
-        None
-    } else if get(&signal, "aborted").as_bool().is_some() {
-        Some(
-            signal
-                .dyn_into::<EventTarget>()
-                .map_err(|_| SdkError::invalid_option("signal", "an AbortSignal"))?,
-        )
-    } else {
-        return Err(SdkError::invalid_option("signal", "an AbortSignal"));
-    };
     Ok(JsOptions {
         on_remote_stream,
         ivs_module,
-        signal,
+        signal: signal(o)?,
     })
+}
+
+/// The `signal` option: an `AbortSignal`, or nothing.
+fn signal(o: &JsValue) -> Result<Option<EventTarget>> {
+    let signal = get(o, "signal");
+    if is_nullish(&signal) {
+        Ok(None)
+    } else if get(&signal, "aborted").as_bool().is_some() {
+        signal
+            .dyn_into::<EventTarget>()
+            .map(Some)
+            .map_err(|_| SdkError::invalid_option("signal", "an AbortSignal"))
+    } else {
+        Err(SdkError::invalid_option("signal", "an AbortSignal"))
+    }
 }
 
 fn object(o: &JsValue) -> Result<()> {
@@ -157,6 +162,18 @@ pub fn subscribe_input(o: &JsValue) -> Result<SubscribeInput> {
         opts: options::subscribe_options(&data(o))?,
         js: js_options(o)?,
     })
+}
+
+/// `checkConnectivity(options?)`'s options and its `signal`.
+pub fn preflight_input(o: &JsValue) -> Result<(PreflightOptions, Option<EventTarget>)> {
+    if is_nullish(o) {
+        return Ok((options::preflight_options(&Json::Null)?, None));
+    }
+    object(o)?;
+    Ok((
+        options::preflight_options(&to_json(o, &["signal"]))?,
+        signal(o)?,
+    ))
 }
 
 /// `createDecartClient(options)`'s options and its logger.

@@ -1,8 +1,9 @@
 //! Stats polling of a live connection: `getStats()` (WebRTC) or every stage stream's
 //! `requestRTCStats()` merged (IVS), parsed by the core into the `stats` payload, feeding the
-//! stall detector, the selected-pair diagnostic, telemetry and latency. Polling happens only
-//! while someone needs it (a `stats` or `diagnostic` listener, telemetry, composite latency):
-//! with none of them the browser is never asked.
+//! stall detector, the selected-pair diagnostic, connection quality, telemetry and latency.
+//! Polling happens only while someone needs it (a `stats`, `diagnostic` or
+//! `connectionQuality` listener, a `getConnectionQuality()` call, telemetry, composite
+//! latency): with none of them the browser is never asked.
 
 use crate::core::json::Json;
 use crate::core::protocol::MetricsReport;
@@ -91,6 +92,7 @@ async fn collect(conn: &Weak<Connection>) -> Option<Vec<StatsEntry>> {
 fn needed(ctx: &Session) -> bool {
     ctx.events.has_listeners("stats")
         || ctx.events.has_listeners("diagnostic")
+        || ctx.quality.wants_stats(&ctx.events)
         || ctx.telemetry.is_some()
         || ctx
             .publisher()
@@ -139,10 +141,16 @@ pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
             if let Some(t) = &ctx.telemetry {
                 t.record_stats(snap.to_reference_json());
             }
-            if let Some(l) = ctx.publisher().and_then(|p| p.latency.as_ref()) {
+            ctx.quality.on_stats(&ctx, &snap);
+            let latency = ctx.publisher().and_then(|p| p.latency.as_ref());
+            let mut payload = snap.to_json();
+            if let Some(l) = latency {
                 l.on_stats(&snap);
+                if let Json::Obj(members) = &mut payload {
+                    members.push(("glassToGlass".into(), ctx.quality.glass_to_glass()));
+                }
             }
-            ctx.emit_json("stats", &snap.to_json());
+            ctx.emit_json("stats", &payload);
         }
     });
 }

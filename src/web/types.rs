@@ -97,6 +97,8 @@ export type RealTimeClient = {
   playAudio?: (audio: Blob | File | ArrayBuffer | AudioBuffer) => Promise<number>;
   isConnected(): boolean;
   getConnectionState(): ConnectionState;
+  /** The latest connection-quality verdict; `null` before the first stats sample. */
+  getConnectionQuality(): ConnectionQuality | null;
   disconnect(): void;
   on<K extends keyof RealTimeEvents>(event: K, listener: (data: RealTimeEvents[K]) => void): void;
   off<K extends keyof RealTimeEvents>(event: K, listener?: (data: RealTimeEvents[K]) => void): void;
@@ -131,6 +133,51 @@ export type RealTimeSubscribeClient = {
 export type RealtimeApi = {
   connect(stream: MediaStream | null, options: RealTimeClientConnectOptions): Promise<RealTimeClient>;
   subscribe(options: SubscribeOptions): Promise<RealTimeSubscribeClient & RealTimeClient>;
+  /** A preflight check: ICE gathering and the service's round trip; `deep` adds a short test session. */
+  checkConnectivity(options?: ConnectivityCheckOptions): Promise<ConnectivityCheckResult>;
+};
+
+export type ConnectionQualityLevel = "good" | "fair" | "poor" | "critical";
+export type QualityLimitingFactor = "bandwidth" | "latency" | "loss" | "stall" | "cpu" | "none";
+/** The `connectionQuality` event's payload and `getConnectionQuality()`'s value. */
+export type ConnectionQuality = {
+  quality: ConnectionQualityLevel;
+  /** What limits the quality most; `"none"` exactly when it is `"good"`. */
+  limitingFactor: QualityLimitingFactor;
+  /** The first 5 s: the quality is then `"fair"` at worst. */
+  warmingUp: boolean;
+  /** Smoothed figures, `null` when unknown. */
+  metrics: {
+    rttMs: number | null; g2gMs: number | null; ttffMs: number | null; fps: number | null;
+    packetLoss: number | null; upstreamJitterMs: number | null; g2gDropRatio: number | null;
+    availableUpstreamKbps: number | null;
+  };
+};
+export type ConnectivityCheckOptions = {
+  /** Gather with these instead of the service's ICE servers. */
+  iceServers?: RTCIceServer[];
+  /** Bound of ICE gathering, ms (100–60000, default 5000). */
+  iceGatherTimeoutMs?: number;
+  /** Abandons the check: rejects with `ABORTED`. */
+  signal?: AbortSignal;
+  /** Also run a short test session and measure it. */
+  deep?: boolean;
+  /** The test session's model (default `"mirage"`). */
+  model?: ModelDefinition | CustomModelDefinition | RealTimeModels;
+  /** Length of the test session once connected, ms (1000–60000, default 5000). */
+  durationMs?: number;
+};
+export type ConnectivityCheckResult = {
+  quality: ConnectionQualityLevel;
+  metrics: {
+    transport: "udp" | "relay" | "failed";
+    rttMs: number | null;
+    /** Deep checks only. */
+    ttffMs?: number | null; g2gMs?: number | null; packetLoss?: number | null;
+    upstreamJitterMs?: number | null; sampleCount?: number;
+  };
+  /** Why, most severe first; empty when there is nothing to say. */
+  reasons: string[];
 };
 export type DecartClient = { realtime: RealtimeApi };
 
@@ -235,6 +282,8 @@ export type WebRTCStats = {
     selectedCandidatePairs: { local: StatsCandidate; remote: StatsCandidate }[];
     selectedCandidatePair: SelectedCandidatePairEvent | null;
   };
+  /** With latency tracking: time to first frame and the recent glass-to-glass latencies, ms. */
+  glassToGlass?: { ttffMs: number | null; medianMs: number | null; p90Ms: number | null };
 };
 export type StatsCandidate = { address: string; port: number; protocol: string; candidateType: string; relayProtocol: string | null };
 
@@ -277,6 +326,7 @@ export type RealTimeEvents = {
   pixelLatencyReport: PixelLatencyReport;
   serverMetrics: MetricsReport;
   remoteStream: MediaStream;
+  connectionQuality: ConnectionQuality;
 };
 
 /** Telemetry request body (`telemetry: true`). */

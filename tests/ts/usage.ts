@@ -8,7 +8,9 @@ import init, {
   type ConnectionState, type ModelDefinition, type WebRTCStats, type DiagnosticEvent,
   type PixelLatencyEvent, type PixelLatencyReport, type PixelLatencyMeasurement,
   type CompositeLatencyEstimate, type MetricsReport, type DecartSDKError, type Logger,
-  type SubscribeOptions, type ErrorCode, type TelemetryReport,
+  type SubscribeOptions, type ErrorCode, type TelemetryReport, type ConnectionQuality,
+  type ConnectionQualityLevel, type QualityLimitingFactor, type ConnectivityCheckOptions,
+  type ConnectivityCheckResult,
 } from "../../pkg/index.js";
 
 const n = (x: number): number => x;
@@ -64,7 +66,29 @@ function readStats(st: WebRTCStats): void {
   const pair = st.connection.selectedCandidatePair;
   if (pair) {
     s(pair.id); sn(pair.state); nn(pair.bytesSent); s(pair.local.candidateType);
+    sn(pair.local.relayProtocol ?? null);
   }
+  const g = st.glassToGlass;
+  if (g) [g.ttffMs, g.medianMs, g.p90Ms].forEach(nn);
+}
+
+function readQuality(q: ConnectionQuality): void {
+  const level: ConnectionQualityLevel = q.quality;
+  const factor: QualityLimitingFactor = q.limitingFactor;
+  s(level); s(factor); b(q.warmingUp);
+  const m = q.metrics;
+  [m.rttMs, m.g2gMs, m.ttffMs, m.fps, m.packetLoss, m.upstreamJitterMs, m.g2gDropRatio,
+    m.availableUpstreamKbps].forEach(nn);
+}
+
+function readPreflight(r: ConnectivityCheckResult): void {
+  const level: ConnectionQualityLevel = r.quality;
+  s(level);
+  const t: "udp" | "relay" | "failed" = r.metrics.transport;
+  s(t); nn(r.metrics.rttMs);
+  [r.metrics.ttffMs, r.metrics.g2gMs, r.metrics.packetLoss, r.metrics.upstreamJitterMs].forEach((x) => nn(x ?? null));
+  n(r.metrics.sampleCount ?? 0);
+  r.reasons.forEach(s);
 }
 
 function readDiagnostic(d: DiagnosticEvent): void {
@@ -165,6 +189,9 @@ export async function page(camera: MediaStream, video: HTMLVideoElement): Promis
     client.on("pixelLatencyReport", (r) => n(r.deliveryRate));
     client.on("pixelLatency", (m) => n(m.e2eLatencyMs));
     client.on("compositeLatency", (c) => n(c.compositeE2eMs));
+    client.on("connectionQuality", readQuality);
+    const q: ConnectionQuality | null = client.getConnectionQuality();
+    if (q) readQuality(q);
     client.off("pixelLatencyEvent", onEvent);
     client.off("stats");
     await client.set({ prompt: "x", enhance: false, image: null });
@@ -183,6 +210,16 @@ export async function page(camera: MediaStream, video: HTMLVideoElement): Promis
     viewer.disconnect();
     const detached = client.disconnect;
     detached();
+
+    readPreflight(await realtime.checkConnectivity());
+    const check: ConnectivityCheckOptions = {
+      iceServers: [{ urls: ["turn:127.0.0.1:3478?transport=udp"], username: "u", credential: "c" }],
+      iceGatherTimeoutMs: 3000, signal: new AbortController().signal, deep: true, model: "lucy_2_rt",
+      durationMs: 4000,
+    };
+    readPreflight(await realtime.checkConnectivity(check));
+    const detachedCheck = realtime.checkConnectivity;
+    readPreflight(await detachedCheck({ deep: false }));
 
     // @ts-expect-error: not an event
     client.on("nope", () => {});
@@ -203,6 +240,13 @@ export async function page(camera: MediaStream, video: HTMLVideoElement): Promis
     void notNull;
     // @ts-expect-error: not a model name
     models.realtime("gpt");
+    // @ts-expect-error: the verdict may be null before the first sample
+    n(client.getConnectionQuality().metrics.fps ?? 0);
+    // @ts-expect-error: "slow" is not a quality
+    const wrong: ConnectionQualityLevel = "slow";
+    void wrong;
+    // @ts-expect-error: deep is a boolean
+    await realtime.checkConnectivity({ deep: "yes" });
   } catch (e) {
     if (isRealtimeError(e)) {
       const code: ErrorCode = e.code;

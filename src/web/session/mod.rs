@@ -24,6 +24,7 @@ use crate::web::events::Emitter;
 use crate::web::js::{self, bounded, now_ms, to_js};
 use crate::web::latency::LatencySession;
 use crate::web::log::Logger;
+use crate::web::quality::QualityWatch;
 use crate::web::stats::StatsWatch;
 use crate::web::telemetry::Telemetry;
 use crate::web::transport::Connection;
@@ -189,6 +190,8 @@ pub struct Session {
     pub telemetry: Option<Telemetry>,
     /// What stats polling feeds.
     pub stats: StatsWatch,
+    /// Connection quality and time to first frame.
+    pub quality: QualityWatch,
     state: Cell<State>,
     ids: RefCell<Option<(String, String)>>,
     /// The live connection, when there is one.
@@ -229,6 +232,7 @@ impl Session {
             logger,
             telemetry,
             stats: StatsWatch::default(),
+            quality: QualityWatch::default(),
             state: Cell::new(State::Disconnected),
             ids: RefCell::new(None),
             conn: RefCell::new(None),

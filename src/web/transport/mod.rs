@@ -185,6 +185,7 @@ impl Connection {
             *rs = Some(s.clone());
             (s, is_new)
         };
+        ctx.quality.watch_first_frame(ctx, &stream);
         // Once per connection: later tracks join the stream the page already has.
         if !is_new {
             return Ok(());

@@ -81,6 +81,26 @@ pub fn ice_servers(configured: &[Json], extra: Option<&Json>) -> JsValue {
         .into()
 }
 
+/// URL schemes of TURN servers.
+pub const TURN_SCHEMES: &[&str] = &["turn:", "turns:"];
+
+/// True when one of `servers` (`RTCIceServer`s) has a URL with one of `schemes` (lower case,
+/// with the colon).
+pub fn has_scheme(servers: &[Json], schemes: &[&str]) -> bool {
+    servers.iter().any(|s| {
+        let urls = match s.get("urls") {
+            Some(Json::Arr(items)) => items.as_slice(),
+            Some(u) => std::slice::from_ref(u),
+            None => &[],
+        };
+        urls.iter().filter_map(Json::as_str).any(|u| {
+            schemes
+                .iter()
+                .any(|p| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))
+        })
+    })
+}
+
 fn state_name<T: Copy + PartialEq>(state: T, names: &[(T, &'static str)]) -> &'static str {
     names
         .iter()

@@ -1,10 +1,11 @@
 //! The WebRTC transport's flow (`shared/PROTOCOL.md`, "Session flow, WebRTC"): TURN servers
-//! when a relay policy was asked, the peer connection, offer/answer and trickle ICE up to
-//! `connected`; then its signaling and events for the life of the connection. Messages that
-//! make no sense in the current signaling state (a stale answer after an ICE restart, an
-//! offer while ours is pending) are dropped with a warning, never fatal.
+//! when a relay policy was asked (relay-only ICE without any ends the attempt, bounded), the
+//! peer connection, offer/answer and trickle ICE up to `connected`; then its signaling and
+//! events for the life of the connection. Messages that make no sense in the current
+//! signaling state (a stale answer after an ICE restart, an offer while ours is pending) are
+//! dropped with a warning, never fatal.
 
-use super::peer::{ice_servers, Media, PcEvent, PeerConn};
+use super::peer::{has_scheme, ice_servers, Media, PcEvent, PeerConn, TURN_SCHEMES};
 use super::{Connection, Link, Live};
 use crate::core::diagnostics::{self, phase, StateKind};
 use crate::core::error::{ErrorCode, SdkError};
@@ -18,10 +19,11 @@ use crate::web::session::{Role, Session, State, MEDIA_TIMEOUT_MS};
 use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 
-/// Bound of waiting for `turn_config` before creating the peer connection, ms.
+/// Bound of waiting for `turn_config` before creating the peer connection, and again after
+/// the offer when relay-only ICE has no TURN server at all, ms.
 pub const TURN_WAIT_MS: u32 = 5_000;
 /// The STUN server used for non-loopback bases.
-const STUN: &str = "stun:stun.l.google.com:19302";
+pub const STUN: &str = "stun:stun.l.google.com:19302";
 
 /// The handshake of one attempt, up to the peer connection `connected`; emits the
 /// `webrtc-handshake` phase (with `"Timeout"` or `"Connection lost during handshake"` when
@@ -38,6 +40,9 @@ pub async fn handshake(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
             }
             let pc = create_pc(ctx, &live.conn)?;
             send_offer(ctx, &live.conn, false).await?;
+            if relay_only(ctx) && !has_turn(ctx, &live.conn) {
+                await_late_turn(ctx, live).await?;
+            }
             loop {
                 if pc.is_connected() {
                     ctx.set_state(State::Connected);
@@ -80,6 +85,41 @@ async fn await_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
         }
         other => other,
     }
+}
+
+/// Relay-only ICE without any TURN server cannot connect: waits (bounded) for a
+/// `turn_config` after the offer (a late one restarts ICE), else fails the attempt with an
+/// error that says so.
+async fn await_late_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
+    let wait = bounded(
+        TURN_WAIT_MS,
+        "connection",
+        "waiting for a late turn_config",
+        Box::pin(async {
+            while live.conn.turn.borrow().is_none() {
+                next_setup(ctx, live).await?;
+            }
+            Ok(())
+        }),
+    )
+    .await;
+    match wait {
+        Err(e) if e.code == ErrorCode::Timeout => Err(SdkError::new(
+            ErrorCode::IceError,
+            "relay-only ICE (iceTransportPolicy \"udp\" or \"tcp\") has no TURN server: \
+             the service sent no turn_config and iceServers has none",
+        )),
+        other => other,
+    }
+}
+
+/// True when the connection has a TURN server: the service's, or one of `iceServers`.
+fn has_turn(ctx: &Session, conn: &Connection) -> bool {
+    let configured = match &ctx.common.ice_servers {
+        Some(Json::Arr(items)) => items.as_slice(),
+        _ => &[],
+    };
+    conn.turn.borrow().is_some() || has_scheme(configured, TURN_SCHEMES)
 }
 
 /// The ICE servers of a connection: STUN for a non-loopback base, the `iceServers` option,
@@ -271,10 +311,16 @@ async fn signal(ctx: &Session, conn: &Connection, m: &ServerMessage, setup: bool
             Ok(())
         }
         ServerMessage::TurnConfig { .. } => {
-            // After the peer connection exists: restart ICE with the relay.
+            // After the peer connection exists: restart ICE with the relay when the page asked
+            // for TURN; otherwise the server only joins the configuration (a later restart
+            // uses it) and a connection that works is not renegotiated.
             store_turn(conn, m);
             pc.set_ice_servers(&servers(ctx, conn), relay_only(ctx))?;
-            send_offer(ctx, conn, true).await
+            if ctx.common.ice_transport_policy.is_some() {
+                send_offer(ctx, conn, true).await
+            } else {
+                Ok(())
+            }
         }
         _ => Ok(()),
     };
@@ -307,19 +353,27 @@ async fn answer_offer(conn: &Connection, pc: &PeerConn, sdp: &str) -> Result<()>
 
 /// Keeps a `turn_config` as an `RTCIceServer`.
 fn store_turn(conn: &Connection, m: &ServerMessage) {
-    if let ServerMessage::TurnConfig {
+    if let Some(server) = turn_server(m) {
+        *conn.turn.borrow_mut() = Some(server);
+    }
+}
+
+/// A `turn_config` as an `RTCIceServer` (`None` for other messages).
+pub fn turn_server(m: &ServerMessage) -> Option<Json> {
+    let ServerMessage::TurnConfig {
         urls,
         username,
         credential,
     } = m
-    {
-        let urls: Vec<Json> = urls.iter().map(|u| Json::from(u.as_str())).collect();
-        *conn.turn.borrow_mut() = Some(
-            Obj::new()
-                .set("urls", urls)
-                .set("username", username.as_str())
-                .set("credential", credential.as_str())
-                .build(),
-        );
-    }
+    else {
+        return None;
+    };
+    let urls: Vec<Json> = urls.iter().map(|u| Json::from(u.as_str())).collect();
+    Some(
+        Obj::new()
+            .set("urls", urls)
+            .set("username", username.as_str())
+            .set("credential", credential.as_str())
+            .build(),
+    )
 }
