@@ -32,7 +32,7 @@ use crate::core::marker::{
 };
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
-use crate::web::js::or_cancel;
+use crate::web::js::{get, or_cancel, set};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
@@ -426,6 +426,7 @@ impl Stamper {
                 return Err(e);
             }
         };
+        keep_resolution(&video_out, &video_track);
         // `addTrack` rather than the constructor's track list: the stream must hold these
         // very tracks (stopping ours ends what the page sees; the audio stays the caller's).
         let output = match MediaStream::new() {
@@ -490,6 +491,20 @@ impl Drop for Stamper {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The content hint of the stamped track: the page's own hint on its camera track, else
+/// `"detail"`. A marker is one pixel per bit, so it can only be read at the size it was
+/// stamped; with `"detail"` a browser that is short of bandwidth or CPU lowers the frame rate
+/// rather than the resolution (Chromium: `maintain-resolution`), where a downscaled frame
+/// would lose its probe (at 1280 × 704 Chromium otherwise starts at 960 × 528 until its
+/// bandwidth estimate grows, about 20 s on loopback).
+fn keep_resolution(out: &MediaStreamTrack, input: &MediaStreamTrack) {
+    let hint = get(input, "contentHint")
+        .as_string()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "detail".into());
+    set(out, "contentHint", &hint.into());
 }
 
 fn document() -> Result<web_sys::Document> {
