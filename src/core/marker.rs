@@ -378,9 +378,9 @@ fn rgb_luma(r: u8, g: u8, b: u8) -> u8 {
 /// [`read_strip`] does, but thresholds each pixel's luma (BT.601:
 /// 0.299 R + 0.587 G + 0.114 B) at [`THRESHOLD`] instead of its red channel. For the gray
 /// pixels a marker is made of the two are the same; after a lossy codec they are not: the
-/// chroma of the picture above the strip leaks into the strip's chroma (4:2:0 blocks are 8
-/// chroma rows tall, the strip covers 2), which moves red by up to 1.4 times the chroma
-/// error while it leaves the luma alone. A decoded frame's own luma plane is better still
+/// chroma of the picture above the strip leaks into the strip's chroma (the strip's 2
+/// chroma rows share their transform blocks and macroblock with the picture's), which moves
+/// red by up to 1.4 times the chroma error while it leaves the luma alone. A decoded frame's own luma plane is better still
 /// ([`read_luma`]). A shorter buffer reads as [`MarkerRead::NoMarker`].
 pub fn read_strip_luma(strip: &[u8]) -> MarkerRead {
     if strip.len() < STRIP_LEN {
