@@ -19,6 +19,8 @@ trap 'bash scripts/turn.sh stop' EXIT
 # shellcheck disable=SC2046 # the TURN flags are words
 "$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg --vendor .tools/node_modules/amazon-ivs-web-broadcast/dist $(bash scripts/turn.sh flags) > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
 server_pid=$!
+# For measurements that sample the server process (scripts/transform-bench.sh).
+echo "$server_pid" > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.pid"
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true; bash scripts/turn.sh stop' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$TEST_PORT/healthz" >/dev/null 2>&1 && break

@@ -347,19 +347,54 @@ pub fn read_luma(
         return MarkerRead::NoMarker;
     }
     let threshold = gray_to_luma(THRESHOLD, full_range);
-    // The strip thresholded into red values (255 / 0), so the vote is `read_red`'s.
-    let mut red = [0u8; RED_LEN];
     let first = height - MARKER_HEIGHT;
+    read_bits(|r, x| {
+        y.get((first + r) * stride + x)
+            .map(|&luma| luma >= threshold)
+    })
+}
+
+/// Votes on the strip whose bit at (row, x) `bit` gives (`None`: the strip is incomplete,
+/// no marker): the bits become red values (255 / 0), so the vote is [`read_red`]'s.
+fn read_bits(mut bit: impl FnMut(usize, usize) -> Option<bool>) -> MarkerRead {
+    let mut red = [0u8; RED_LEN];
     for (r, out) in red.chunks_exact_mut(MARKER_WIDTH).enumerate() {
-        let start = (first + r) * stride;
-        let Some(row) = y.get(start..start + MARKER_WIDTH) else {
-            return MarkerRead::NoMarker;
-        };
-        for (v, &luma) in out.iter_mut().zip(row) {
-            *v = if luma >= threshold { 255 } else { 0 };
+        for (x, v) in out.iter_mut().enumerate() {
+            let Some(one) = bit(r, x) else {
+                return MarkerRead::NoMarker;
+            };
+            *v = if one { 255 } else { 0 };
         }
     }
     read_red(&red)
+}
+
+/// The luma of an RGB pixel (BT.601 weights, 8-bit fixed point: 77, 150, 29 of 256).
+fn rgb_luma(r: u8, g: u8, b: u8) -> u8 {
+    let y = (77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8;
+    // The weights sum to 256, so y <= 255.
+    y.min(255) as u8
+}
+
+/// Reads a strip buffer on its own (24 × 4 RGBA pixels, [`STRIP_LEN`] bytes) as
+/// [`read_strip`] does, but thresholds each pixel's luma (BT.601:
+/// 0.299 R + 0.587 G + 0.114 B) at [`THRESHOLD`] instead of its red channel. For the gray
+/// pixels a marker is made of the two are the same; after a lossy codec they are not: the
+/// chroma of the picture above the strip leaks into the strip's chroma (the strip's 2
+/// chroma rows share their transform blocks and macroblock with the picture's), which moves
+/// red by up to 1.4 times the chroma error while it leaves the luma alone. A decoded frame's own luma plane is better still
+/// ([`read_luma`]). A shorter buffer reads as [`MarkerRead::NoMarker`].
+pub fn read_strip_luma(strip: &[u8]) -> MarkerRead {
+    if strip.len() < STRIP_LEN {
+        return MarkerRead::NoMarker;
+    }
+    read_bits(|r, x| {
+        let i = (r * MARKER_WIDTH + x) * BYTES_PER_PIXEL;
+        match strip.get(i..i + 3) {
+            Some(&[red, green, blue]) => Some(rgb_luma(red, green, blue) >= THRESHOLD),
+            _ => None,
+        }
+    })
 }
 
 /// The writable planes of an I420 frame: luma at full resolution, U and V at half
@@ -777,6 +812,7 @@ mod tests {
                 height in prop_oneof![0usize..64, any::<usize>()],
             ) {
                 let _ = read_luma(&bytes, stride, width, height, false);
+                let _ = read_strip_luma(&bytes);
                 let (mut y, mut u, mut v) = (bytes.clone(), bytes.clone(), bytes.clone());
                 let planes = I420Planes {
                     y: &mut y,
@@ -1044,6 +1080,49 @@ mod tests {
             .to_string(),
             "plane stride 3 is smaller than its width 4"
         );
+    }
+
+    /// An RGBA strip of `seq` whose every pixel carries a colour shift, as a decoder's YUV →
+    /// RGB conversion (BT.601) makes of chroma that leaked into the strip: `cb`, `cr` are
+    /// the chroma errors (chroma − 128).
+    fn tinted_strip(seq: u16, cb: f64, cr: f64) -> Vec<u8> {
+        let mut s = strip_for(seq);
+        for px in s.chunks_exact_mut(4) {
+            let y = f64::from(px[0]);
+            let c = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+            px[0] = c(y + 1.402 * cr);
+            px[1] = c(y - 0.344 * cb - 0.714 * cr);
+            px[2] = c(y + 1.772 * cb);
+        }
+        s
+    }
+
+    #[test]
+    fn luma_read_of_rgba_ignores_chroma_that_moves_red() {
+        for seq in [0u16, 1, 0x1234, 0x8000, 0xFFFF, 0xA5A5] {
+            let gray = strip_for(seq);
+            assert_eq!(read_strip_luma(&gray), MarkerRead::Seq(seq));
+            // A reddish leak (Cr +60): every 0 bit reads as 1 in red; luma is unchanged.
+            let red = tinted_strip(seq, -20.0, 60.0);
+            assert_ne!(read_strip(&red), MarkerRead::Seq(seq), "seq {seq:#x}");
+            assert_eq!(read_strip_luma(&red), MarkerRead::Seq(seq), "seq {seq:#x}");
+            // A greenish one (Cr -60): every 1 bit reads as 0 in red.
+            let green = tinted_strip(seq, 20.0, -60.0);
+            assert_ne!(read_strip(&green), MarkerRead::Seq(seq), "seq {seq:#x}");
+            assert_eq!(
+                read_strip_luma(&green),
+                MarkerRead::Seq(seq),
+                "seq {seq:#x}"
+            );
+        }
+        // Luma still thresholds: a 1 bit darkened below 128 is a 0.
+        let mut s = strip_for(0x1234);
+        for row in 0..MARKER_HEIGHT {
+            set_px(&mut s, row, 7, 120);
+        }
+        assert_eq!(read_strip_luma(&s), MarkerRead::Corrupted);
+        assert_eq!(read_strip_luma(&s[..STRIP_LEN - 1]), MarkerRead::NoMarker);
+        assert_eq!(read_strip_luma(&[0u8; STRIP_LEN]), MarkerRead::NoMarker);
     }
 
     #[test]
