@@ -44,16 +44,7 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
                 wait,
             )
             .await?;
-            let tracks = p
-                .stream
-                .as_ref()
-                .map(|s| {
-                    s.get_tracks()
-                        .iter()
-                        .filter_map(|t| t.dyn_into().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let tracks = super::stream_tracks(p.stream.as_ref());
             (
                 token,
                 StageRole::Publisher {

@@ -322,6 +322,18 @@ fn construct(module: &JsValue, class: &str, args: &Array) -> Result<JsValue> {
     })
 }
 
+/// The streams of a stage event, unless the participant is the local one.
+fn remote_streams(participant: &JsValue, streams: &JsValue) -> Option<Vec<JsValue>> {
+    if get(participant, "isLocal").as_bool() == Some(true) {
+        return None;
+    }
+    Some(if Array::is_array(streams) {
+        Array::from(streams).iter().collect()
+    } else {
+        Vec::new()
+    })
+}
+
 fn participant_id(p: &JsValue) -> Option<String> {
     get(p, "id").as_string()
 }
@@ -461,33 +473,21 @@ impl StageConn {
         handlers.push((
             names.ev_streams_added.clone(),
             Closure::new(move |p: JsValue, streams: JsValue| {
-                if get(&p, "isLocal").as_bool() == Some(true) {
-                    return;
+                if let Some(streams) = remote_streams(&p, &streams) {
+                    t.send(map(StageInput::StreamsAdded {
+                        participant_id: participant_id(&p).unwrap_or_default(),
+                        streams,
+                    }));
                 }
-                let streams: Vec<JsValue> = if Array::is_array(&streams) {
-                    Array::from(&streams).iter().collect()
-                } else {
-                    Vec::new()
-                };
-                t.send(map(StageInput::StreamsAdded {
-                    participant_id: participant_id(&p).unwrap_or_default(),
-                    streams,
-                }));
             }),
         ));
         let t = tx.clone();
         handlers.push((
             names.ev_streams_removed.clone(),
             Closure::new(move |p: JsValue, streams: JsValue| {
-                if get(&p, "isLocal").as_bool() == Some(true) {
-                    return;
+                if let Some(streams) = remote_streams(&p, &streams) {
+                    t.send(map(StageInput::StreamsRemoved { streams }));
                 }
-                let streams: Vec<JsValue> = if Array::is_array(&streams) {
-                    Array::from(&streams).iter().collect()
-                } else {
-                    Vec::new()
-                };
-                t.send(map(StageInput::StreamsRemoved { streams }));
             }),
         ));
         let t = tx.clone();

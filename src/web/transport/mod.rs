@@ -205,3 +205,16 @@ impl Connection {
         Ok(())
     }
 }
+
+/// The tracks of the caller's stream (none without one).
+pub fn stream_tracks(stream: Option<&MediaStream>) -> Vec<MediaStreamTrack> {
+    use wasm_bindgen::JsCast;
+    stream
+        .map(|s| {
+            s.get_tracks()
+                .iter()
+                .filter_map(|t| t.dyn_into().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -137,14 +137,7 @@ impl PeerConn {
                 recvonly("audio");
             }
             Media::Publish { stream, avatar } => {
-                let tracks: Vec<MediaStreamTrack> = stream
-                    .map(|s| {
-                        s.get_tracks()
-                            .iter()
-                            .filter_map(|t| t.dyn_into().ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let tracks = super::stream_tracks(stream);
                 let mut sends_video = false;
                 if let Some(s) = stream {
                     for t in &tracks {

@@ -62,9 +62,8 @@ pub async fn handshake(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
     r
 }
 
-/// Waits (bounded) for the server's `turn_config`; without one the peer connection is
-/// created with the configured servers only.
-async fn await_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
+/// Waits up to [`TURN_WAIT_MS`] for the server's `turn_config`: `Ok(false)` when none came.
+async fn wait_for_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<bool> {
     let wait = bounded(
         TURN_WAIT_MS,
         "connection",
@@ -78,39 +77,34 @@ async fn await_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
     )
     .await;
     match wait {
-        Err(e) if e.code == ErrorCode::Timeout => {
-            ctx.logger
-                .warn("no turn_config from the server: connecting with the configured ICE servers");
-            Ok(())
-        }
-        other => other,
+        Ok(()) => Ok(true),
+        Err(e) if e.code == ErrorCode::Timeout => Ok(false),
+        Err(e) => Err(e),
     }
+}
+
+/// Waits (bounded) for the server's `turn_config`; without one the peer connection is
+/// created with the configured servers only.
+async fn await_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
+    if !wait_for_turn(ctx, live).await? {
+        ctx.logger
+            .warn("no turn_config from the server: connecting with the configured ICE servers");
+    }
+    Ok(())
 }
 
 /// Relay-only ICE without any TURN server cannot connect: waits (bounded) for a
 /// `turn_config` after the offer (a late one restarts ICE), else fails the attempt with an
 /// error that says so.
 async fn await_late_turn(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
-    let wait = bounded(
-        TURN_WAIT_MS,
-        "connection",
-        "waiting for a late turn_config",
-        Box::pin(async {
-            while live.conn.turn.borrow().is_none() {
-                next_setup(ctx, live).await?;
-            }
-            Ok(())
-        }),
-    )
-    .await;
-    match wait {
-        Err(e) if e.code == ErrorCode::Timeout => Err(SdkError::new(
-            ErrorCode::IceError,
-            "relay-only ICE (iceTransportPolicy \"udp\" or \"tcp\") has no TURN server: \
-             the service sent no turn_config and iceServers has none",
-        )),
-        other => other,
+    if wait_for_turn(ctx, live).await? {
+        return Ok(());
     }
+    Err(SdkError::new(
+        ErrorCode::IceError,
+        "relay-only ICE (iceTransportPolicy \"udp\" or \"tcp\") has no TURN server: \
+         the service sent no turn_config and iceServers has none",
+    ))
 }
 
 /// True when the connection has a TURN server: the service's, or one of `iceServers`.
