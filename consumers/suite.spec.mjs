@@ -294,15 +294,20 @@ describe("outside the browser", () => {
       if (support.isBrowserSupported() !== false || support.isBrowserSupported !== sdk.isBrowserSupported) throw new Error("isBrowserSupported");
       const first = await sdk.default();
       const again = [sdk.initSync(), await sdk.default()].every((w) => w === first);
-      console.log(JSON.stringify({ names: Object.keys(sdk).length, missing, extra: extra.sort(), codes, again }));`;
+      // The marker codec on an ImageData-shaped object: stamped by the wasm, read by marker.js.
+      const image = { width: 32, height: 8, data: new Uint8ClampedArray(32 * 8 * 4) };
+      sdk.stampMarker(image, 321);
+      const marker = [sdk.readMarker(image), sdk.readMarker({ width: 32, height: 8, data: new Uint8ClampedArray(32 * 8 * 4) })];
+      console.log(JSON.stringify({ names: Object.keys(sdk).length, missing, extra: extra.sort(), codes, again, marker }));`;
     const { stdout } = await sh(dir, process.execPath, ["--input-type=module", "-e", script]);
     const { names, ...rest } = JSON.parse(stdout);
     assert.ok(names > 5, `the entry exports ${names} names`);
     assert.deepEqual(rest, {
       missing: [],
-      extra: ["ERROR_CODES", "createConsoleLogger", "isBrowserSupported", "noopLogger"],
+      extra: ["ERROR_CODES", "createConsoleLogger", "isBrowserSupported", "noopLogger", "readMarker"],
       codes: true,
       again: true,
+      marker: [321, -1],
     });
   });
 

@@ -290,6 +290,13 @@ impl Session {
         {
             return;
         }
+        // `generation_started` can arrive before the browser reports the peer connection
+        // connected: media flows, so the session is connected first, as a page expects.
+        if s == State::Generating && matches!(cur, State::Connecting | State::Reconnecting) {
+            self.state.set(State::Connected);
+            self.events
+                .emit("connectionChange", State::Connected.as_str().into());
+        }
         self.state.set(s);
         self.events.emit("connectionChange", s.as_str().into());
     }
