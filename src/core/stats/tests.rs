@@ -606,7 +606,12 @@ fn extras_that_are_not_finite_numbers_are_null() {
     }
     let snap = StatsParser::new().parse(&[e], 0.0);
     let o = snap.outbound_video.as_ref().expect("outbound video");
-    let extra = |k: &str| o.extras.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let extra = |k: &str| {
+        o.extras
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(extra("framesEncoded"), Some(Json::Null));
     assert_eq!(extra("framesSent"), Some(Json::Num(3.0)));
     assert_eq!(extra("encoderImplementation"), Some(Json::from("libvpx")));
