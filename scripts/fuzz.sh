@@ -7,6 +7,8 @@
 # FUZZ_SECONDS caps each target's time (0 = no cap). Each target's corpus grows in
 # fuzz/corpus/TARGET (seeded from fuzz/seeds/TARGET and the test fixtures); a failing input
 # is saved in fuzz/artifacts/TARGET/ and replays with `fuzz/target/.../TARGET FILE`.
+# The test frames (fuzz/seeds/protocol_parse) also seed `json`, the recorded getStats()
+# reports (tests/fixtures/stats) `json`, `protocol_parse` and `stats`.
 # libFuzzer's output goes to target/fuzz-logs/TARGET.log; the script prints one line per
 # target (executions, executions per second) and a closing
 # "test result: ok. N passed; M failed" line (N = targets that ran clean).
@@ -52,8 +54,11 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   seeds=()
   [ -d "fuzz/seeds/$t" ] && seeds+=("fuzz/seeds/$t")
-  # Recorded getStats() reports are real-world JSON for the protocol parser.
-  [ "$t" = protocol_parse ] && seeds+=("tests/fixtures/stats")
+  # Recorded getStats() reports are real-world JSON; the test frames seed the JSON parser.
+  case "$t" in
+    protocol_parse | stats) seeds+=("tests/fixtures/stats") ;;
+    json) seeds+=("tests/fixtures/stats" "fuzz/seeds/protocol_parse") ;;
+  esac
   read -r -a own < <(sed -n 's|^// libfuzzer: ||p' "fuzz/fuzz_targets/$t.rs" | tr '\n' ' ') || true
   start=$(date +%s.%N)
   set +e

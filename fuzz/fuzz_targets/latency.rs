@@ -2,16 +2,18 @@
 //!
 //! Invariants, with non-decreasing times and any (even invalid) settings: the settings in
 //! effect are sane; every started probe is received, lost, pending or forgotten
-//! (`clear_pending`), never two of these; the counts of the outcomes handed out match the
-//! totals; pending stays within its bound; latencies are non-negative; every report has a
-//! delivery rate in [0, 1], min <= median, p95, avg <= max, and the reports add up to the
-//! totals.
+//! (`clear_pending`, which takes it off the sent count), never two of these; the counts of
+//! the outcomes handed out match the totals; pending stays within its bound; latencies are
+//! non-negative; every report has a delivery rate in [0, 1], min <= median, p95, avg <=
+//! max, and the reports add up to the totals; the `pixelLatencyReport` payload holds finite
+//! numbers (or `null`) only.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use realtime_video_sdk::core::latency::{LatencyConfig, LatencyTracker, ProbeOutcome};
+use realtime_video_sdk::core::latency::{LatencyConfig, LatencyMode, LatencyTracker, ProbeOutcome};
 use realtime_video_sdk::core::marker::MarkerRead;
+use realtime_video_sdk_fuzz::non_finite;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -77,6 +79,8 @@ fuzz_target!(|input: Input| {
     };
     let report = |t: &mut LatencyTracker, now: f64, sums: &mut Sums| {
         let r = t.take_report(now);
+        let payload = r.to_json(LatencyMode::E2e, now);
+        assert_eq!(non_finite(&payload), None, "{r:?}");
         assert!((0.0..=1.0).contains(&r.delivery_rate), "{r:?}");
         if let (Some(min), Some(max)) = (r.min_latency_ms, r.max_latency_ms) {
             assert!(min <= max);
@@ -138,10 +142,11 @@ fuzz_target!(|input: Input| {
             Op::Clear => forgotten += t.clear_pending() as u64,
         }
         let totals = t.totals();
-        assert_eq!(totals.sent, started.len() as u64);
+        // Forgotten probes are taken off the sent count.
+        assert_eq!(totals.sent + forgotten, started.len() as u64);
         assert_eq!(
             totals.sent,
-            totals.received + totals.lost + t.pending_count() as u64 + forgotten,
+            totals.received + totals.lost + t.pending_count() as u64,
             "{totals:?}, pending {}, forgotten {forgotten}",
             t.pending_count()
         );

@@ -1,19 +1,22 @@
 //! Wire protocol, both directions, from structured messages (`core::protocol`).
 //!
 //! Invariant: `parse(to_text(m)) == m` for every message of either direction, built only
-//! from the enums' public shapes. JSON has no NaN or infinity, so numbers are finite. The
-//! one documented asymmetry is normalised: `set_image` with `prompt: Some(None)` is sent as
-//! `"prompt": null`, which reads back as `None`. Numbers are compared within
-//! `FLOAT_ULPS` (see `src/lib.rs` for why).
+//! from the enums' public shapes, read by the core and by serde_json (the independent
+//! reference, its reading decoded with `from_json`). JSON has no NaN or infinity, so
+//! numbers are finite. The documented asymmetries are normalised: `set_image` with
+//! `prompt: Some(None)` is sent as `"prompt": null`, which reads back as `None`; a
+//! `metrics_report` read back keeps the object it was read from (checked to be the frame).
+//! Numbers are compared within `FLOAT_ULPS` (see `src/lib.rs`).
 #![no_main]
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use realtime_video_sdk::core::json::{self, Json};
 use realtime_video_sdk::core::protocol::{
-    parse_client_message, parse_server_message, to_text, ClientMessage, IceCandidateInit, Incoming,
-    MetricsReport, ServerMessage,
+    from_json, parse_client_message, parse_server_message, to_text, ClientMessage,
+    IceCandidateInit, Incoming, Message, MetricsReport, ParseError, ServerMessage,
 };
-use realtime_video_sdk_fuzz::{assert_same, client_floats, server_floats};
+use realtime_video_sdk_fuzz::{assert_same, canonical, client_floats, from_serde, server_floats};
 
 fn text(u: &mut Unstructured<'_>) -> Result<String> {
     String::arbitrary(u)
@@ -91,6 +94,7 @@ fn metrics(u: &mut Unstructured<'_>) -> Result<MetricsReport> {
         inbound_loss_rate: opt_number(u)?,
         bitrate_kbps: opt_number(u)?,
         encoder_target_bitrate_kbps: opt_number(u)?,
+        received: Json::Null,
     })
 }
 
@@ -155,20 +159,48 @@ fn as_received(m: ClientMessage) -> ClientMessage {
     }
 }
 
+/// serde_json's reading of a frame, decoded by the core.
+fn by_serde<T: Message>(wire: &str) -> Result<Incoming<T>, ParseError> {
+    let v = serde_json::from_str::<serde_json::Value>(wire)
+        .unwrap_or_else(|e| panic!("serde_json refuses {wire}: {e}"));
+    from_json(&from_serde(&v))
+}
+
+/// A server message read back: its received object is the frame (up to member order for
+/// serde_json's reading), then forgotten for the comparison.
+fn forget_received(m: ServerMessage, wire: &str) -> ServerMessage {
+    match m {
+        ServerMessage::MetricsReport(mut r) => {
+            let frame = json::parse(wire).unwrap_or_else(|e| panic!("{wire}: {e}"));
+            assert_eq!(canonical(&r.received), canonical(&frame), "{wire}");
+            r.received = Json::Null;
+            ServerMessage::MetricsReport(r)
+        }
+        m => m,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     if let Ok(m) = client(&mut u) {
         let wire = to_text(&m);
-        match parse_client_message(&wire) {
-            Ok(Incoming::Message(got)) => assert_same(got, as_received(m), client_floats, &wire),
-            other => panic!("{wire} read back as {other:?}"),
+        let want = as_received(m);
+        for got in [parse_client_message(&wire), by_serde(&wire)] {
+            match got {
+                Ok(Incoming::Message(got)) => assert_same(got, want.clone(), client_floats, &wire),
+                other => panic!("{wire} read back as {other:?}"),
+            }
         }
     }
     if let Ok(m) = server(&mut u) {
         let wire = to_text(&m);
-        match parse_server_message(&wire) {
-            Ok(Incoming::Message(got)) => assert_same(got, m, server_floats, &wire),
-            other => panic!("{wire} read back as {other:?}"),
+        for got in [parse_server_message(&wire), by_serde(&wire)] {
+            match got {
+                Ok(Incoming::Message(got)) => {
+                    assert_same(forget_received(got, &wire), m.clone(), server_floats, &wire)
+                }
+                other => panic!("{wire} read back as {other:?}"),
+            }
         }
     }
 });

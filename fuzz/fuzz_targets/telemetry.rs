@@ -1,7 +1,8 @@
 //! Telemetry batching (`core::telemetry::TelemetryBuffer`) under arbitrary operations.
 //!
-//! Invariants: every body is JSON with at most `MAX_ITEMS_PER_REQUEST` stats and
-//! diagnostics; one `take_bodies` never hands out more than `MAX_BUFFERED` items of a kind;
+//! Invariants: every body is JSON (read by serde_json) of the documented shape, `sessionId`
+//! first and absent tags omitted (never `null`), with at most `MAX_ITEMS_PER_REQUEST` stats
+//! and diagnostics; one `take_bodies` never hands out more than `MAX_BUFFERED` items of a kind;
 //! a final body fits its byte limit and empties the buffer; items come out in the order
 //! they went in, and every item pushed is sent, dropped (counted) or still buffered.
 #![no_main]
@@ -9,11 +10,12 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use realtime_video_sdk::core::json::{self, Json, Obj, NATIVE};
 use realtime_video_sdk::core::telemetry::{
     Tags, TelemetryBuffer, MAX_BUFFERED, MAX_ITEMS_PER_REQUEST,
 };
-use serde::de::IgnoredAny;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -26,49 +28,69 @@ enum Op {
 #[derive(Arbitrary, Debug)]
 struct Input {
     session_id: String,
+    model: Option<String>,
     integration: Option<String>,
+    ivs: Option<bool>,
     timestamp: f64,
     ops: Vec<Op>,
 }
 
-/// The serial numbers of the stats and the diagnostics of a body, checked to be JSON with
-/// the session id first and at most `MAX_ITEMS_PER_REQUEST` items of each kind. (Read with
-/// a scan rather than into a `Value`: bodies of 1200 items are common and this is the hot
-/// path; `{"i":` cannot occur inside a JSON string, whose quotes are escaped.)
-fn parse(body: &str, tags: &Tags) -> [Vec<u64>; 2] {
-    assert!(
-        serde_json::from_str::<IgnoredAny>(body).is_ok(),
-        "not JSON: {body}"
-    );
-    let id = serde_json::to_string(&tags.session_id).expect("a string serialises");
+/// A body as serde_json reads it (the items' payloads skipped: bodies of 1200 items are
+/// common and this is the hot path).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Body {
+    session_id: String,
+    timestamp: Option<f64>,
+    sdk_version: String,
+    #[serde(default)]
+    model: Option<String>,
+    tags: Map<String, Value>,
+    stats: Vec<Item>,
+    diagnostics: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    i: u64,
+}
+
+/// The serial numbers of the stats and the diagnostics of a body, checked to be JSON of
+/// the documented shape: `sessionId` first, the tags (absent values omitted, never
+/// `null`), at most `MAX_ITEMS_PER_REQUEST` items of each kind.
+fn parse(body: &str, tags: &Tags, timestamp: f64) -> [Vec<u64>; 2] {
+    let b: Body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let id = json::write(&Json::from(tags.session_id.as_str()));
     assert!(
         body.starts_with(&format!("{{\"sessionId\":{id},")),
         "{body}"
     );
-    let (_, items) = body.split_once("\"stats\":[").expect("a stats array");
-    let (stats, diagnostics) = items
-        .split_once("],\"diagnostics\":[")
-        .expect("diagnostics");
-    let serials = |s: &str| -> Vec<u64> {
-        let found: Vec<u64> = s
-            .split("{\"i\":")
-            .skip(1)
-            .map(|rest| {
-                let digits = rest
-                    .split(|c: char| !c.is_ascii_digit())
-                    .next()
-                    .unwrap_or("");
-                digits.parse().expect("a serial")
-            })
-            .collect();
+    assert_eq!(b.session_id, tags.session_id);
+    assert_eq!(b.sdk_version, tags.sdk_version);
+    assert_eq!(b.model, tags.model);
+    assert_eq!(b.timestamp, timestamp.is_finite().then_some(timestamp));
+    // A quote outside a string is never escaped, one inside always is: no `null` member.
+    assert!(!body.contains("\"model\":null"), "{body}");
+    let want: Map<String, Value> = [
+        ("session_id", Some(tags.session_id.as_str())),
+        ("sdk_version", Some(tags.sdk_version.as_str())),
+        ("model", tags.model.as_deref()),
+        ("integration", tags.integration.as_deref()),
+        ("transport", tags.transport),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), Value::from(v?))))
+    .collect();
+    assert_eq!(b.tags, want, "{body}");
+    let serials = |items: Vec<Item>| -> Vec<u64> {
         assert!(
-            found.len() <= MAX_ITEMS_PER_REQUEST,
+            items.len() <= MAX_ITEMS_PER_REQUEST,
             "{} items",
-            found.len()
+            items.len()
         );
-        found
+        items.into_iter().map(|item| item.i).collect()
     };
-    [serials(stats), serials(diagnostics)]
+    [serials(b.stats), serials(b.diagnostics)]
 }
 
 /// Items one push operation adds: a few, or (rarely) enough to overflow `MAX_BUFFERED`.
@@ -80,11 +102,12 @@ fn count(repeat: u8) -> usize {
 }
 
 /// The item with serial `i`: small when many are pushed at once, to keep runs fast.
-fn item(i: u64, repeat: u8, payload: &str) -> Value {
+fn item(i: u64, repeat: u8, payload: &str) -> Json {
+    let item = Obj::new().set("i", i);
     if repeat == 255 {
-        json!({ "i": i })
+        item.build()
     } else {
-        json!({ "i": i, "p": payload })
+        item.set("p", payload).build()
     }
 }
 
@@ -95,10 +118,11 @@ fuzz_target!(|data: &[u8]| {
     let tags = Tags {
         session_id: input.session_id,
         sdk_version: "0.1.0".into(),
-        model: "mirage".into(),
+        model: input.model,
         integration: input.integration,
-        transport: "webrtc".into(),
+        transport: input.ivs.map(|ivs| if ivs { "ivs" } else { "webrtc" }),
     };
+    let ts = input.timestamp;
     let mut b = TelemetryBuffer::default();
     let (mut pushed, mut sent) = ([0u64; 2], [0u64; 2]);
     // Highest serial seen per kind: serials only grow.
@@ -130,8 +154,8 @@ fuzz_target!(|data: &[u8]| {
             }
             Op::Take => {
                 let (mut n_stats, mut n_diag) = (0, 0);
-                for body in b.take_bodies(&tags, input.timestamp) {
-                    let v = parse(&body, &tags);
+                for body in b.take_bodies(&tags, ts, NATIVE) {
+                    let v = parse(&body, &tags, ts);
                     n_stats += v[0].len();
                     n_diag += v[1].len();
                     seen(&v, &mut last, &mut sent);
@@ -142,9 +166,9 @@ fuzz_target!(|data: &[u8]| {
             Op::TakeFinal { max_bytes } => {
                 let max = usize::from(max_bytes);
                 let was_empty = b.is_empty();
-                if let Some(body) = b.take_final_body(&tags, input.timestamp, max) {
+                if let Some(body) = b.take_final_body(&tags, ts, max, NATIVE) {
                     assert!(body.len() <= max, "{} > {max}", body.len());
-                    seen(&parse(&body, &tags), &mut last, &mut sent);
+                    seen(&parse(&body, &tags, ts), &mut last, &mut sent);
                 }
                 assert!(b.is_empty() || was_empty);
             }
@@ -157,8 +181,8 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    for body in b.take_bodies(&tags, input.timestamp) {
-        seen(&parse(&body, &tags), &mut last, &mut sent);
+    for body in b.take_bodies(&tags, ts, NATIVE) {
+        seen(&parse(&body, &tags, ts), &mut last, &mut sent);
     }
     assert_eq!(pushed[0] + pushed[1], sent[0] + sent[1] + b.dropped());
 });

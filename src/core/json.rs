@@ -245,10 +245,12 @@ impl std::fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
-/// Nesting deeper than this is refused (no input can exhaust the stack).
+/// More arrays and objects than this inside each other are refused (no input can exhaust
+/// the stack).
 pub const MAX_DEPTH: usize = 128;
 
-/// Parses JSON text (RFC 8259; duplicate keys are kept, lookups see the first).
+/// Parses JSON text (RFC 8259; duplicate keys are kept, lookups see the first). A number
+/// beyond the `f64` range reads as ±infinity, as `JSON.parse` reads it.
 pub fn parse(text: &str) -> Result<Json, JsonError> {
     let mut p = Parser {
         s: text.as_bytes(),
@@ -294,12 +296,11 @@ impl Parser<'_> {
         }
     }
 
+    /// A value inside `depth` arrays and objects.
     fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("less nesting"));
-        }
         self.ws();
         match self.peek() {
+            Some(b'[' | b'{') if depth >= MAX_DEPTH => Err(self.err("less nesting")),
             Some(b'n') => self.eat(b"null", "null").map(|()| Json::Null),
             Some(b't') => self.eat(b"true", "true").map(|()| Json::Bool(true)),
             Some(b'f') => self.eat(b"false", "false").map(|()| Json::Bool(false)),
@@ -579,6 +580,33 @@ mod tests {
         }
         let deep = "[".repeat(MAX_DEPTH + 2);
         assert!(parse(&deep).is_err());
+    }
+
+    #[test]
+    fn nesting_is_limited_to_max_depth_arrays_and_objects() {
+        // Fuzz finding: 129 empty arrays inside each other were accepted.
+        let arrays = |n: usize, inner: &str| format!("{}{inner}{}", "[".repeat(n), "]".repeat(n));
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        for inner in ["", "1", "{}"] {
+            let depth = MAX_DEPTH - usize::from(inner == "{}");
+            assert!(parse(&arrays(depth, inner)).is_ok(), "{inner}");
+            assert!(parse(&arrays(depth + 1, inner)).is_err(), "{inner}");
+        }
+        assert!(parse(&objects(MAX_DEPTH)).is_ok());
+        assert!(parse(&objects(MAX_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn numbers_beyond_f64_read_as_infinity_like_json_parse() {
+        assert_eq!(
+            parse("[1e400,-1e400,1e-400]"),
+            Ok(Json::Arr(vec![
+                Json::Num(f64::INFINITY),
+                Json::Num(f64::NEG_INFINITY),
+                Json::Num(0.0),
+            ]))
+        );
+        assert_eq!(write(&parse("1e400").unwrap()), "null");
     }
 
     #[test]

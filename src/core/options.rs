@@ -14,7 +14,7 @@ use crate::core::latency::DEFAULT_PROBE_INTERVAL_MS;
 use crate::core::models::{self, ModelDefinition};
 use crate::core::retry::RetryPolicy;
 use crate::core::token::Transport;
-use crate::core::urls::BaseUrl;
+use crate::core::urls::{check_secure_url, BaseUrl};
 
 /// Default realtime base URL.
 pub const DEFAULT_REALTIME_BASE_URL: &str = "wss://api3.decart.ai";
@@ -390,15 +390,7 @@ fn telemetry_options(r: &Reader<'_>, base: &BaseUrl) -> Result<Option<TelemetryO
         }
     };
     // The x-api-key header must never travel in clear text off loopback.
-    let secure = BaseUrl::parse(&url).is_ok_and(|u| {
-        matches!(u.scheme.as_str(), "http" | "https") && (u.is_secure() || u.is_loopback())
-    });
-    if !secure {
-        return Err(SdkError::invalid_option(
-            "telemetry.url",
-            "an https:// URL (http:// only to a loopback host)",
-        ));
-    }
+    check_secure_url(&url, "telemetry.url")?;
     Ok(Some(TelemetryOptions { url, interval_ms }))
 }
 
@@ -834,6 +826,35 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message.contains("`telemetry.url`"));
+    }
+
+    #[test]
+    fn telemetry_url_is_checked_by_check_secure_url() {
+        for url in [
+            "https://t.example.com/v1/telemetry?source=sdk",
+            "https://t.example.com/t#x",
+            "http://[::1]:9/t",
+            "http://app.localhost/t",
+            "http://127.0.0.1.example.com/t",
+            "ws://127.0.0.1/t",
+            "https://user@t.example.com/t",
+            "http://t.example.com",
+        ] {
+            let text = format!(r#"{{"apiKey": "k", "telemetry": {{"url": "{url}"}}}}"#);
+            let got = client_options(&j(&text)).map(|o| o.telemetry.map(|t| t.url));
+            match check_secure_url(url, "telemetry.url") {
+                Ok(()) => assert_eq!(got, Ok(Some(url.to_string())), "{url}"),
+                Err(e) => assert_eq!(got, Err(e), "{url}"),
+            }
+        }
+    }
+
+    #[test]
+    fn any_non_empty_api_key_is_accepted() {
+        for key in ["k", " ", "short", &"x".repeat(4096)] {
+            let text = format!(r#"{{"apiKey": "{key}"}}"#);
+            assert_eq!(client_options(&j(&text)).unwrap().api_key, key);
+        }
     }
 
     #[test]

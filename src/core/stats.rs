@@ -10,7 +10,7 @@
 //! fields and the [`Rule`] that computes each one from the W3C `webrtc-stats` members, so the
 //! payload's shape lives in one place per section:
 //! - reference fields are numbers: an omitted input gives `0` and the field is listed in the
-//!   section's `unavailable`; a zero divisor gives `0`;
+//!   section's `unavailable`; a zero divisor, or a result beyond the `f64` range, gives `0`;
 //! - Δ fields are this sample minus the previous one, clamped at 0; the first sample after a
 //!   (re)start (a new stats object, or counters that went backwards) has Δ = the cumulative
 //!   value and bitrate 0;
@@ -212,7 +212,7 @@ pub struct SectionSpec {
     pub interval: &'static [(&'static str, IntervalRule)],
     /// Counters that go backwards only when the stats object was recreated.
     pub counters: &'static [&'static str],
-    /// Members copied as extras (`null` when absent): strings and numbers.
+    /// Members copied as extras: strings and finite numbers (`null` for anything else).
     pub extras: &'static [&'static str],
 }
 
@@ -797,7 +797,7 @@ fn section(
         if value.is_none() {
             unavailable.push(name);
         }
-        fields.push((name, Json::Num(value.unwrap_or(0.0))));
+        fields.push((name, Json::Num(value.and_then(finite).unwrap_or(0.0))));
     }
     if spec.kind == OUTBOUND_VIDEO.kind {
         let reason = e.str("qualityLimitationReason");
@@ -867,7 +867,8 @@ fn section(
             .iter()
             .map(|k| {
                 let v = match e.fields.get(k) {
-                    Some(v @ (Json::Str(_) | Json::Num(_))) => v.clone(),
+                    Some(v @ Json::Str(_)) => v.clone(),
+                    Some(Json::Num(n)) => finite(*n).into(),
                     _ => Json::Null,
                 };
                 (*k, v)

@@ -554,6 +554,70 @@ fn deltas_and_bitrate_come_from_consecutive_samples() {
 }
 
 #[test]
+fn results_beyond_the_f64_range_give_zero_not_infinity() {
+    // Fuzz finding: a recorded report with `totalDecodeTime` set to the largest double gave
+    // `avgDecodeTimeMs: Infinity` (written as `null` where the payload promises a number).
+    let max = f64::MAX;
+    let mut parser = StatsParser::new();
+    let first = parser.parse(
+        &[video(
+            "v",
+            &format!(
+                r#"{{"framesDecoded": 137, "totalDecodeTime": {max:e}, "bytesReceived": 0,
+                    "packetsLost": {}, "timestamp": 1000}}"#,
+                -max
+            ),
+        )],
+        0.0,
+    );
+    let v = first.video.as_ref().expect("v");
+    assert_eq!(v.num("avgDecodeTimeMs"), 0.0);
+    assert!(crate::core::json::write(&first.to_json()).contains(r#""avgDecodeTimeMs":0,"#));
+    // Bitrate and Δ beyond the range too.
+    let v = parser
+        .parse(
+            &[video(
+                "v",
+                &format!(
+                    r#"{{"bytesReceived": {max:e}, "packetsLost": {max:e}, "timestamp": 1001}}"#
+                ),
+            )],
+            1.0,
+        )
+        .video
+        .expect("v");
+    assert_eq!((v.num("bitrate"), v.num("packetsLostDelta")), (0.0, 0.0));
+    for (name, value) in &v.fields {
+        assert!(value.as_f64().is_some(), "{name}: {value:?}");
+    }
+}
+
+#[test]
+fn extras_that_are_not_finite_numbers_are_null() {
+    // Fuzz finding: `"framesEncoded": 1e400` (infinity, as `JSON.parse` reads it) was copied
+    // into the payload as it was.
+    let mut e = entry(
+        "outbound-rtp",
+        "o",
+        r#"{"framesEncoded": 1e400, "framesSent": 3, "encoderImplementation": "libvpx"}"#,
+    );
+    if let Json::Obj(m) = &mut e.fields {
+        m.push(("kind".into(), Json::from("video")));
+    }
+    let snap = StatsParser::new().parse(&[e], 0.0);
+    let o = snap.outbound_video.as_ref().expect("outbound video");
+    let extra = |k: &str| {
+        o.extras
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(extra("framesEncoded"), Some(Json::Null));
+    assert_eq!(extra("framesSent"), Some(Json::Num(3.0)));
+    assert_eq!(extra("encoderImplementation"), Some(Json::from("libvpx")));
+}
+
+#[test]
 fn counters_going_backwards_restart_the_deltas() {
     let sample = |bytes: u64, frames: u64, dropped: u64| {
         vec![video(
