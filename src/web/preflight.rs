@@ -259,7 +259,8 @@ async fn deep(
     opts: &PreflightOptions,
 ) -> Result<(IceCheck, Vec<QualitySample>)> {
     let source = Synthetic::start(opts.model.fps)?;
-    let on_remote = Closure::<dyn Fn(JsValue)>::new(|_: JsValue| {});
+    // The stage strategy's signature (one closure shim for both).
+    let on_remote = Closure::<dyn Fn(JsValue) -> JsValue>::new(|_: JsValue| JsValue::UNDEFINED);
     let common = CommonOptions {
         jitter_buffer: JitterBuffer::Ms(0.0),
         stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
