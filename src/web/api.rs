@@ -12,7 +12,7 @@ use crate::core::token::SubscribeToken;
 use crate::web::avatar::AvatarAudio;
 use crate::web::cancel::CancelToken;
 use crate::web::error::{to_js as err_to_js, Result};
-use crate::web::js::{bind_methods, get, is_nullish, or_cancel, set, to_js, Task, BROWSER};
+use crate::web::js::{bind_methods, get, is_nullish, or_cancel, set, spawn, to_js, Task, BROWSER};
 use crate::web::latency::{LatencyDeps, LatencySession};
 use crate::web::log::Logger;
 use crate::web::options::{
@@ -27,7 +27,7 @@ use js_sys::{Function, Object, Promise};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::future_to_promise;
 use web_sys::{EventTarget, MediaStream};
 
 /// The `realtime` object of a client: `connect` and `subscribe`.
@@ -327,10 +327,10 @@ async fn start(ctx: Rc<Session>, signal: Option<EventTarget>) -> Result<JsValue>
     }
     // Deliver the events raised while connecting right after the caller's `await` resumes.
     let c = ctx.clone();
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         gloo_timers::future::TimeoutFuture::new(0).await;
         c.events.deliver();
-    });
+    }));
     let avatar = ctx.publisher().is_some_and(|p| p.avatar.borrow().is_some());
     let client: JsValue = RealTimeClient { ctx }.into();
     bind_methods(
