@@ -2,9 +2,13 @@
 //   - the wasm's imports from the JS glue get short names (wasm-bindgen names each one
 //     `__wbg_<method>_<16 hex digits>` under the module `./<name>_bg.js`: thousands of
 //     bytes that gzip cannot shrink, written once in the wasm and once in the glue);
+//   - so do the wasm's exports to the glue (`wasm.<name>` in the glue: the bindings'
+//     `<class>_<method>`, and closure shims named after their whole Rust signature), except
+//     `memory`, which pages reach through init()'s return value; the typings that list the
+//     exports (`InitOutput` in `<name>.d.ts`, and `<name>_bg.wasm.d.ts`) follow;
 //   - the glue is minified with terser (the pinned version in .tools); class names stay.
 // The release and the debug wasm share the glue, so both get the same names (the debug
-// wasm's names section still calls each import by its wasm-bindgen name).
+// wasm's names section still calls each function by its Rust name).
 //   node scripts/minify-pkg.mjs OUT_DIR OUT_NAME
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -88,36 +92,54 @@ function descEnd(bytes, at) {
   }
 }
 
-// Rewrites the import section with `rename(module, field) -> [module, field]`.
-function renameImports(bytes, rename) {
+// Rewrites section `id` of the module: `entry(bytes, at, out)` reads one entry at `at`,
+// pushes its rewritten bytes to `out` and returns where the next entry starts.
+function rewriteSection(bytes, id, entry) {
   const parts = [bytes.subarray(0, 8)];
   let at = 8;
   while (at < bytes.length) {
-    const id = bytes[at];
     const [size, body] = readU32(bytes, at + 1);
     const end = body + size;
-    if (id !== 2) {
+    if (bytes[at] !== id) {
       parts.push(bytes.subarray(at, end));
       at = end;
       continue;
     }
     let [count, p] = readU32(bytes, body);
     const section = [...u32(count)];
-    while (count--) {
-      let module;
-      let field;
-      [module, p] = readStr(bytes, p);
-      [field, p] = readStr(bytes, p);
-      const descStart = p;
-      p = descEnd(bytes, p);
-      const [m, f] = rename(module, field);
-      section.push(...str(m), ...str(f), ...bytes.subarray(descStart, p));
-    }
-    if (p !== end) fail("import section has trailing bytes");
-    parts.push(Uint8Array.from([2, ...u32(section.length), ...section]));
+    while (count--) p = entry(bytes, p, section);
+    if (p !== end) fail(`section ${id} has trailing bytes`);
+    parts.push(Uint8Array.from([id, ...u32(section.length), ...section]));
     at = end;
   }
   return Buffer.concat(parts);
+}
+
+// Rewrites the import section with `rename(module, field) -> [module, field]`.
+function renameImports(bytes, rename) {
+  return rewriteSection(bytes, 2, (b, p, out) => {
+    let module;
+    let field;
+    [module, p] = readStr(b, p);
+    [field, p] = readStr(b, p);
+    const descStart = p;
+    p = descEnd(b, p);
+    const [m, f] = rename(module, field);
+    out.push(...str(m), ...str(f), ...b.subarray(descStart, p));
+    return p;
+  });
+}
+
+// Rewrites the export section with `rename(name) -> name`.
+function renameExports(bytes, rename) {
+  return rewriteSection(bytes, 7, (b, p, out) => {
+    let name;
+    [name, p] = readStr(b, p);
+    const kindStart = p;
+    p = readU32(b, p + 1)[1]; // kind, index
+    out.push(...str(rename(name)), ...b.subarray(kindStart, p));
+    return p;
+  });
 }
 
 // --- names -----------------------------------------------------------------------------
@@ -138,6 +160,18 @@ for (const imp of WebAssembly.Module.imports(new WebAssembly.Module(wasms[0]))) 
   if (imp.module !== glueModule) fail(`import from an unknown module ${imp.module}`);
   if (!names.has(imp.name)) names.set(imp.name, shortName(names.size));
 }
+// Exports: their own namespace. `memory` keeps its name (init() returns the exports).
+const kept = new Set(["memory"]);
+const exportNames = new Map();
+const exportsOf = (bytes) => WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
+for (const e of exportsOf(wasms[0])) {
+  if (kept.has(e)) continue;
+  const short = shortName(exportNames.size);
+  if (kept.has(short)) fail(`short export name ${short} is taken`);
+  exportNames.set(e, short);
+}
+if (exportsOf(wasms[1]).join() !== exportsOf(wasms[0]).join()) fail("the debug wasm's exports differ");
+const exportName = (n) => exportNames.get(n) ?? n;
 
 // --- glue ------------------------------------------------------------------------------
 
@@ -149,13 +183,18 @@ const replaceOnce = (from, to) => {
 };
 for (const [long, short] of names) replaceOnce(`\n        ${long}: function(`, `\n        ${short}: function(`);
 replaceOnce(`"${glueModule}": import0`, `${shortModule}: import0`);
+// The glue reaches the exports only as `wasm.<name>`; each must be one of them.
+glue = glue.replace(/\bwasm\.([A-Za-z0-9_$]+)/g, (_, e) => {
+  if (!kept.has(e) && !exportNames.has(e)) fail(`the glue uses wasm.${e}, not an export`);
+  return `wasm.${exportName(e)}`;
+});
 
 const wasmRename = (module, field) => {
   const short = names.get(field);
   if (module !== glueModule || short === undefined) fail(`unexpected import ${module}.${field}`);
   return [shortModule, short];
 };
-const renamed = wasms.map((bytes) => renameImports(bytes, wasmRename));
+const renamed = wasms.map((bytes) => renameExports(renameImports(bytes, wasmRename), exportName));
 
 // Every import of both modules must resolve in the rewritten glue's import object.
 const keys = new Set(names.values());
@@ -165,6 +204,28 @@ for (const bytes of renamed) {
   }
 }
 renamed.forEach((bytes, i) => writeFileSync(wasmPaths[i], bytes));
+
+// Typings of the exports: `InitOutput`'s members and the wasm's own declarations (both
+// list the same exports: all but the few the glue never calls).
+const declare = (file, block, member) => {
+  const p = path.join(out, file);
+  const typings = readFileSync(p, "utf8");
+  let count = 0;
+  const next = typings.replace(block, (text) =>
+    text.replace(member, (_, before, e) => {
+      if (!exportNames.has(e) && !kept.has(e)) fail(`${file} declares ${e}, not an export`);
+      count++;
+      return `${before}${exportName(e)}:`;
+    }),
+  );
+  writeFileSync(p, next);
+  return count;
+};
+const declared = [
+  declare(`${name}.d.ts`, /^export interface InitOutput \{\n[^}]*\n\}$/m, /^( {4}readonly )([A-Za-z0-9_$]+):/gm),
+  declare(`${name}_bg.wasm.d.ts`, /[^]*/, /^(export const )([A-Za-z0-9_$]+):/gm),
+];
+if (!declared[0] || declared[0] !== declared[1]) fail(`the typings declare ${declared.join(" and ")} exports`);
 
 writeFileSync(gluePath, glue);
 execFileSync(

@@ -12,7 +12,7 @@ use crate::core::token::SubscribeToken;
 use crate::web::avatar::AvatarAudio;
 use crate::web::cancel::CancelToken;
 use crate::web::error::{to_js as err_to_js, Result};
-use crate::web::js::{bind_methods, get, is_nullish, or_cancel, set, to_js, BROWSER};
+use crate::web::js::{bind_methods, get, is_nullish, or_cancel, set, spawn, to_js, Task, BROWSER};
 use crate::web::latency::{LatencyDeps, LatencySession};
 use crate::web::log::Logger;
 use crate::web::options::{
@@ -27,7 +27,7 @@ use js_sys::{Function, Object, Promise};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::future_to_promise;
 use web_sys::{EventTarget, MediaStream};
 
 /// The `realtime` object of a client: `connect` and `subscribe`.
@@ -59,6 +59,12 @@ pub fn create_realtime_client(options: JsValue) -> std::result::Result<JsValue, 
     realtime(&options)
 }
 
+/// The promise of an exported async method: one `future_to_promise` instance for all of
+/// them (each instance brings its own executor closure and task glue).
+fn promise(f: Task<'static, std::result::Result<JsValue, JsValue>>) -> Promise {
+    future_to_promise(f)
+}
+
 /// Rejects with the JS error of `e` (the key removed).
 fn reject(e: SdkError, secret: &str) -> JsValue {
     err_to_js(&e, secret)
@@ -69,20 +75,20 @@ impl Realtime {
     /// `connect(stream, options)`.
     pub fn connect(&self, stream: JsValue, options: JsValue) -> Promise {
         let (client, logger) = (self.client.clone(), self.logger.clone());
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let key = client.api_key.clone();
             let (ctx, signal) = prepare(client, logger, stream, &options)
                 .await
                 .map_err(|e| reject(e, &key))?;
             start(ctx, signal).await.map_err(|e| reject(e, &key))
-        })
+        }))
     }
 
     /// `checkConnectivity(options?)`: the preflight check (see [`crate::web::preflight`]).
     #[wasm_bindgen(js_name = checkConnectivity)]
     pub fn check_connectivity(&self, options: JsValue) -> Promise {
         let (client, logger) = (self.client.clone(), self.logger.clone());
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let key = client.api_key.clone();
             let (opts, signal) = preflight_input(&options).map_err(|e| reject(e, &key))?;
             let cancel = CancelToken::new();
@@ -91,18 +97,18 @@ impl Realtime {
                 .await
                 .map(|r| to_js(&r))
                 .map_err(|e| reject(e, &key))
-        })
+        }))
     }
 
     /// `subscribe(options)`.
     pub fn subscribe(&self, options: JsValue) -> Promise {
         let (client, logger) = (self.client.clone(), self.logger.clone());
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let key = client.api_key.clone();
             let (ctx, signal) =
                 prepare_viewer(client, logger, &options).map_err(|e| reject(e, &key))?;
             start(ctx, signal).await.map_err(|e| reject(e, &key))
-        })
+        }))
     }
 }
 
@@ -321,10 +327,10 @@ async fn start(ctx: Rc<Session>, signal: Option<EventTarget>) -> Result<JsValue>
     }
     // Deliver the events raised while connecting right after the caller's `await` resumes.
     let c = ctx.clone();
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         gloo_timers::future::TimeoutFuture::new(0).await;
         c.events.deliver();
-    });
+    }));
     let avatar = ctx.publisher().is_some_and(|p| p.avatar.borrow().is_some());
     let client: JsValue = RealTimeClient { ctx }.into();
     bind_methods(
@@ -469,7 +475,7 @@ impl RealTimeClient {
     #[wasm_bindgen(js_name = setPrompt)]
     pub fn set_prompt(&self, text: JsValue, options: JsValue) -> Promise {
         let ctx = self.ctx.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let r = async {
                 connected(&ctx, "setPrompt")?;
                 let prompt = prompt_text(&text, "prompt")?;
@@ -481,14 +487,14 @@ impl RealTimeClient {
                 ctx.request(m, PROMPT_ACK_TIMEOUT_MS, "prompt").await
             };
             settle(&ctx, r.await)
-        })
+        }))
     }
 
     /// `setImage(image, {prompt?, enhance?, timeout = 30000} = {})`: `null` clears.
     #[wasm_bindgen(js_name = setImage)]
     pub fn set_image(&self, image: JsValue, options: JsValue) -> Promise {
         let ctx = self.ctx.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let r = async {
                 live(&ctx, "setImage")?;
                 let prompt = get(&options, "prompt");
@@ -520,14 +526,14 @@ impl RealTimeClient {
                 ctx.request(m, timeout, "image").await
             };
             settle(&ctx, r.await)
-        })
+        }))
     }
 
     /// `set({prompt?, enhance = true, image?})`: always one `set_image` (`image_data` `null`
     /// without an image, so `set({prompt})` clears the reference image).
     pub fn set(&self, input: JsValue) -> Promise {
         let ctx = self.ctx.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let r = async {
                 connected(&ctx, "set")?;
                 let prompt = get(&input, "prompt");
@@ -555,7 +561,7 @@ impl RealTimeClient {
                 ctx.request(m, ACK_TIMEOUT_MS, "image").await
             };
             settle(&ctx, r.await)
-        })
+        }))
     }
 
     /// `playAudio(audio)` of a `live_avatar` session connected without a stream (set as the
@@ -563,7 +569,7 @@ impl RealTimeClient {
     #[wasm_bindgen(js_name = __playAudio)]
     pub fn play_audio(&self, audio: JsValue) -> Promise {
         let ctx = self.ctx.clone();
-        future_to_promise(async move {
+        promise(Box::pin(async move {
             let avatar = ctx.publisher().and_then(|p| p.avatar.borrow().clone());
             let r = match avatar {
                 None => Err(SdkError::not_connected("playAudio")),
@@ -575,7 +581,7 @@ impl RealTimeClient {
             };
             r.map(JsValue::from)
                 .map_err(|e| err_to_js(&e, &ctx.client.api_key))
-        })
+        }))
     }
 }
 

@@ -18,6 +18,12 @@ use wasm_bindgen_futures::JsFuture;
 /// monomorphised again for every caller (it keeps the wasm small).
 pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// Runs `f` in the background: one `spawn_local` instance for every task (each instance
+/// brings its own scheduling glue).
+pub fn spawn(f: Task<'static, ()>) {
+    wasm_bindgen_futures::spawn_local(f);
+}
+
 /// `o[k]`, `undefined` when `o` is not an object or the read throws.
 pub fn get(o: &JsValue, k: &str) -> JsValue {
     if o.is_object() || o.is_function() {

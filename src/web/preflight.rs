@@ -31,7 +31,7 @@ use crate::core::urls;
 use crate::web::cancel::{CancelOnDrop, CancelToken};
 use crate::web::chan::{channel, race, Either, Receiver};
 use crate::web::error::{from_js, Result};
-use crate::web::js::{bounded, get, or_cancel, perf_now, sleep, BROWSER};
+use crate::web::js::{bounded, get, or_cancel, perf_now, sleep, spawn, BROWSER};
 use crate::web::log::Logger;
 use crate::web::quality::QualityWatch;
 use crate::web::session::{self, InitialState, Publisher, Role, Session};
@@ -45,7 +45,6 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MediaStream, MediaStreamTrack};
 
 /// Round trips measured on the probe socket.
@@ -259,7 +258,8 @@ async fn deep(
     opts: &PreflightOptions,
 ) -> Result<(IceCheck, Vec<QualitySample>)> {
     let source = Synthetic::start(opts.model.fps)?;
-    let on_remote = Closure::<dyn Fn(JsValue)>::new(|_: JsValue| {});
+    // The stage strategy's signature (one closure shim for both).
+    let on_remote = Closure::<dyn Fn(JsValue) -> JsValue>::new(|_: JsValue| JsValue::UNDEFINED);
     let common = CommonOptions {
         jitter_buffer: JitterBuffer::Ms(0.0),
         stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
@@ -359,7 +359,7 @@ impl Synthetic {
             .capture_stream_with_frame_request_rate(f64::from(fps))
             .map_err(|e| fail("canvas captureStream failed", &e))?;
         let cancel = CancelToken::new();
-        spawn_local(paint(ctx, fps.max(1), cancel.clone()));
+        spawn(Box::pin(paint(ctx, fps.max(1), cancel.clone())));
         Ok(Synthetic {
             stream,
             _painter: CancelOnDrop(cancel),

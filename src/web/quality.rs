@@ -10,13 +10,12 @@ use crate::core::json::Json;
 use crate::core::quality::{ProbeWindow, QualityMonitor, QualitySample};
 use crate::core::stats::StatsSnapshot;
 use crate::web::events::Emitter;
-use crate::web::js::{get, or_cancel, perf_now};
+use crate::web::js::{get, or_cancel, perf_now, spawn};
 use crate::web::latency::frames::FrameTicks;
 use crate::web::session::Session;
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{MediaStream, MediaStreamTrack};
 
 /// What connection quality keeps per session.
@@ -128,14 +127,14 @@ impl QualityWatch {
         if let Some(video) = ctx.publisher().and_then(|p| p.latency_video.clone()) {
             self.watching.set(true);
             let cancel = ctx.cancel.clone();
-            spawn_local(async move {
+            spawn(Box::pin(async move {
                 let mut ticks = FrameTicks::new(&video);
                 if let Some(Some(t)) = or_cancel(Box::pin(ticks.next()), &cancel).await {
                     if let Some(ctx) = weak.upgrade() {
                         ctx.quality.ttff_ms.set(Some((t.now - started).max(0.0)));
                     }
                 }
-            });
+            }));
             return;
         }
         let Ok(track) = stream

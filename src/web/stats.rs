@@ -10,14 +10,14 @@ use crate::core::protocol::MetricsReport;
 use crate::core::stats::{
     entries_from_json, merge_reports, StallDetector, StatsEntry, StatsParser,
 };
-use crate::web::js::{now_ms, sleep, to_json};
+use crate::web::js::{self, now_ms, sleep, to_json};
 use crate::web::session::Session;
 use crate::web::transport::Connection;
 use js_sys::{Array, Promise};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::RtcPeerConnection;
 
 /// What stats polling keeps between samples, per session.
@@ -105,7 +105,7 @@ pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
     let (weak_ctx, weak_conn, cancel) =
         (Rc::downgrade(ctx), Rc::downgrade(conn), conn.cancel.clone());
     let interval = ctx.common.stats_interval_ms as u32;
-    spawn_local(async move {
+    js::spawn(Box::pin(async move {
         let mut parser = StatsParser::new();
         let mut stall = StallDetector::new();
         while sleep(&cancel, interval).await {
@@ -152,5 +152,5 @@ pub fn spawn(ctx: &Rc<Session>, conn: &Rc<Connection>) {
             }
             ctx.emit_json("stats", &payload);
         }
-    });
+    }));
 }

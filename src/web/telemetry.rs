@@ -10,12 +10,12 @@ use crate::core::options::TelemetryOptions;
 use crate::core::telemetry::{diagnostic_item, Tags, TelemetryBuffer, KEEPALIVE_MAX_BYTES};
 use crate::core::urls::SDK_VERSION;
 use crate::web::cancel::CancelToken;
-use crate::web::js::{self, now_ms, sleep, BROWSER};
+use crate::web::js::{self, now_ms, sleep, spawn, BROWSER};
 use crate::web::log::Logger;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 struct Inner {
     opts: TelemetryOptions,
@@ -80,7 +80,7 @@ impl Telemetry {
         if let Some(old) = self.0.started.borrow_mut().take() {
             old.cancel();
             let tags = self.0.tags.borrow().clone();
-            spawn_local(flush(self.0.clone(), tags));
+            spawn(Box::pin(flush(self.0.clone(), tags)));
         } else {
             // Stats from before the session existed are not sent.
             self.0.buffer.borrow_mut().drop_stats();
@@ -89,12 +89,12 @@ impl Telemetry {
         let t = self.clone();
         let cancel = CancelToken::new();
         *self.0.started.borrow_mut() = Some(cancel.clone());
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             while sleep(&cancel, t.0.opts.interval_ms as u32).await {
                 let tags = t.0.tags.borrow().clone();
                 flush(t.0.clone(), tags).await;
             }
-        });
+        }));
     }
 
     /// The last flush on disconnect: one `keepalive` request that may outlive the page.
@@ -113,9 +113,9 @@ impl Telemetry {
         if let Some(body) = body {
             if let Some(p) = request(&self.0, &body, true) {
                 // Awaited only so that a rejection is handled, not reported as unhandled.
-                spawn_local(async move {
+                spawn(Box::pin(async move {
                     let _ = JsFuture::from(p).await;
-                });
+                }));
             }
         }
     }

@@ -31,7 +31,7 @@ pub enum TickSource {
 pub struct FrameTicks {
     video: HtmlVideoElement,
     source: TickSource,
-    callback: Closure<dyn FnMut(f64, JsValue)>,
+    callback: Closure<dyn FnMut(JsValue, JsValue)>,
     rx: Receiver<Tick>,
     /// The pending callback's handle, if one is requested.
     handle: Cell<Option<u32>>,
@@ -51,10 +51,12 @@ impl FrameTicks {
     /// Ticks for `video` from the given source (`AnimationFrame` can be forced for tests).
     pub fn with_source(video: &HtmlVideoElement, source: TickSource) -> Self {
         let (tx, rx) = channel();
+        // The stage handlers' signature (one closure shim for both): `now` is a number.
         let callback =
-            Closure::<dyn FnMut(f64, JsValue)>::new(move |now: f64, metadata: JsValue| {
+            Closure::<dyn FnMut(JsValue, JsValue)>::new(move |now: JsValue, metadata: JsValue| {
                 // The receiver lives as long as the closure's owner; a failed send means it is
                 // being dropped, and the tick is not needed.
+                let now = now.as_f64().unwrap_or_default();
                 tx.send(Tick { now, metadata });
             });
         FrameTicks {

@@ -26,12 +26,12 @@ use crate::core::marker::{
 };
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
-use crate::web::js::or_cancel;
+use crate::web::js::{or_cancel, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, MediaStream};
 
 /// The `requestVideoFrameCallback` metadata of the frame a probe was read from (W3C names),
@@ -377,7 +377,7 @@ impl ProbeReader {
         let source = ticks.source();
         let (video, c, st) = (video.clone(), cancel.clone(), stats.clone());
         let mut strip = strip;
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             loop {
                 let Some(Some(tick)) = or_cancel(Box::pin(ticks.next()), &c).await else {
                     break;
@@ -412,7 +412,7 @@ impl ProbeReader {
                     frame,
                 });
             }
-        });
+        }));
         Ok(ProbeReader {
             cancel,
             stats,

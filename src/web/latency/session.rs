@@ -29,12 +29,11 @@ use crate::core::protocol::{ClientMessage, MetricsReport};
 use crate::core::stats::StatsSnapshot;
 use crate::web::cancel::CancelToken;
 use crate::web::error::Result;
-use crate::web::js::{now_ms, or_cancel, to_js};
+use crate::web::js::{now_ms, or_cancel, spawn, to_js};
 use gloo_timers::future::TimeoutFuture;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlVideoElement, MediaStream};
 
 /// Delay between connect and the start of reading, ms.
@@ -202,7 +201,7 @@ impl LatencySession {
         *i.phase.borrow_mut() = Some(phase.clone());
         let weak = Rc::downgrade(&self.inner);
         let remote: MediaStream = Clone::clone(remote);
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             if or_cancel(Box::pin(TimeoutFuture::new(delay_ms)), &phase)
                 .await
                 .is_none()
@@ -212,7 +211,7 @@ impl LatencySession {
             if let Some(inner) = weak.upgrade() {
                 Inner::activate(&inner, &remote, video, phase);
             }
-        });
+        }));
     }
 
     /// The connection dropped: cancels a pending start, stops the reader and the report
@@ -386,7 +385,7 @@ impl Inner {
             }
         }
         let weak = Rc::downgrade(this);
-        spawn_local(report_loop(weak, phase));
+        spawn(Box::pin(report_loop(weak, phase)));
     }
 
     fn on_read(&self, out: ReadOutput) {

@@ -32,11 +32,11 @@ use crate::core::marker::{
 };
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
-use crate::web::js::{get, or_cancel, set};
+use crate::web::js::{get, or_cancel, set, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageData, MediaStream,
     MediaStreamTrack,
@@ -566,7 +566,7 @@ fn start_processor(
         JsValue::from(&reader).unchecked_into(),
         JsValue::from(&writer).unchecked_into(),
     );
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         let mut warned = false;
         // The copy buffer of the in-format path; `None` in a `Some` slot means not tried yet.
         let mut in_format: Option<Option<js_sys::Uint8Array>> = Some(None);
@@ -639,7 +639,7 @@ fn start_processor(
                 _ => break,
             }
         }
-    });
+    }));
     Ok((
         out,
         Parts::Processor {
@@ -702,7 +702,7 @@ fn start_canvas(
     let out: MediaStreamTrack = JsValue::from(&track).unchecked_into();
     let (v, t): (HtmlVideoElement, CanvasTrack) =
         (video.clone(), JsValue::from(&track).unchecked_into());
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         let mut ticks = FrameTicks::new(&v);
         loop {
             let Some(Some(_tick)) = or_cancel(Box::pin(ticks.next()), &cancel).await else {
@@ -745,7 +745,7 @@ fn start_canvas(
                 }
             });
         }
-    });
+    }));
     Ok((
         out,
         Parts::Canvas {

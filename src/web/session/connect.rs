@@ -10,12 +10,11 @@ use crate::core::retry::{is_permanent_error, RetryPolicy};
 use crate::core::token::SubscribeToken;
 use crate::web::chan::{race, Either};
 use crate::web::error::Result;
-use crate::web::js::{self, or_cancel, perf_now, BROWSER};
+use crate::web::js::{self, or_cancel, perf_now, spawn, BROWSER};
 use crate::web::transport::ws::WsEvent;
 use crate::web::transport::{ivs, webrtc, Connection, Input, Live};
 use futures_channel::oneshot;
 use std::rc::Rc;
-use wasm_bindgen_futures::spawn_local;
 
 /// Between two probes of the server while waiting out a reconnect backoff, ms.
 const PROBE_INTERVAL_MS: u32 = 250;
@@ -32,7 +31,7 @@ fn policy(ctx: &Session) -> RetryPolicy {
 pub async fn connect(ctx: &Rc<Session>) -> Result<()> {
     ctx.set_state(State::Connecting);
     let live = with_retries(ctx, None).await?;
-    spawn_local(supervise(ctx.clone(), live));
+    spawn(Box::pin(supervise(ctx.clone(), live)));
     Ok(())
 }
 

@@ -11,13 +11,13 @@ use crate::core::json::Obj;
 use crate::core::protocol::{ClientMessage, IvsViewerToken, ServerMessage};
 use crate::core::urls;
 use crate::web::error::{from_js, Result};
-use crate::web::js::{await_js, bounded, perf_now, window, BROWSER};
+use crate::web::js::{await_js, bounded, perf_now, spawn, window, BROWSER};
 use crate::web::session::setup::next_setup;
 use crate::web::session::{Role, Session, State, MEDIA_TIMEOUT_MS, WS_OPEN_TIMEOUT_MS};
 use crate::web::transport::Connection;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 /// The stage setup of one attempt, up to the output's streams; emits the
 /// `ivs-stage-setup` phase with its steps (stage token, SDK, stage).
@@ -86,13 +86,13 @@ pub async fn setup(ctx: &Rc<Session>, live: &mut Live) -> Result<()> {
     )?;
     conn.set_link(Link::Ivs(stage));
     let tx = conn.tx.clone();
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         if let Err(e) = JsFuture::from(joined).await {
             tx.send(Input::Stage(StageInput::JoinFailed(ivs_sdk::join_error(
                 &e,
             ))));
         }
-    });
+    }));
     let join_up = Box::pin(async {
         loop {
             if conn.stage_connected.get() && conn.remote().is_some() {

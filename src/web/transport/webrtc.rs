@@ -13,11 +13,10 @@ use crate::core::json::{Json, Obj};
 use crate::core::options::IcePolicy;
 use crate::core::protocol::{ClientMessage, IceCandidateInit, ServerMessage};
 use crate::web::error::Result;
-use crate::web::js::{bounded, get, perf_now, to_json};
+use crate::web::js::{bounded, get, perf_now, spawn, to_json};
 use crate::web::session::setup::next_setup;
 use crate::web::session::{Role, Session, State, MEDIA_TIMEOUT_MS};
 use std::rc::Rc;
-use wasm_bindgen_futures::spawn_local;
 
 /// Bound of waiting for `turn_config` before creating the peer connection, and again after
 /// the offer when relay-only ICE has no TURN server at all, ms.
@@ -226,7 +225,7 @@ pub fn on_pc_event(ctx: &Session, conn: &Rc<Connection>, ev: PcEvent) -> Result<
 /// The `selectedCandidatePair` diagnostic: the first succeeded pair of `getStats()`.
 fn spawn_pair_diagnostic(ctx: &Session, conn: &Rc<Connection>, pc: &Rc<PeerConn>) {
     let (weak, pc, cancel) = (ctx.weak(), pc.clone(), conn.cancel.clone());
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         let entries = crate::web::stats::pc_entries(pc.raw()).await;
         if cancel.is_cancelled() {
             return;
@@ -241,7 +240,7 @@ fn spawn_pair_diagnostic(ctx: &Session, conn: &Rc<Connection>, pc: &Rc<PeerConn>
                 crate::core::stats::pair_diagnostic(&pair),
             );
         }
-    });
+    }));
 }
 
 /// True for the messages [`on_signal`] handles.
