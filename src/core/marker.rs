@@ -18,6 +18,7 @@
 //! The functions here run once per video frame: they never allocate and never panic,
 //! whatever the buffer and dimensions.
 
+use crate::core::error::{int, join};
 use std::fmt;
 
 /// Width of the marker strip, pixels.
@@ -85,22 +86,49 @@ pub enum MarkerError {
     },
 }
 
+impl MarkerError {
+    /// What went wrong, as text (built without `format!`, which would pull the formatting
+    /// machinery into the browser build).
+    pub fn message(&self) -> String {
+        let n = |v: usize| int(v as u64);
+        match self {
+            MarkerError::FrameTooSmall { width, height } => join(&[
+                "frame ",
+                &n(*width),
+                "x",
+                &n(*height),
+                " is smaller than the ",
+                &n(MARKER_WIDTH),
+                "x",
+                &n(MARKER_HEIGHT),
+                " marker",
+            ]),
+            MarkerError::BufferTooShort { len, needed } => join(&[
+                "RGBA buffer has ",
+                &n(*len),
+                " bytes, the frame needs ",
+                &n(*needed),
+            ]),
+            MarkerError::SizeOverflow { width, height } => join(&[
+                "frame ",
+                &n(*width),
+                "x",
+                &n(*height),
+                " is too large to address",
+            ]),
+            MarkerError::StrideTooSmall { stride, width } => join(&[
+                "plane stride ",
+                &n(*stride),
+                " is smaller than its width ",
+                &n(*width),
+            ]),
+        }
+    }
+}
+
 impl fmt::Display for MarkerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MarkerError::FrameTooSmall { width, height } => {
-                write!(f, "frame {width}x{height} is smaller than the {MARKER_WIDTH}x{MARKER_HEIGHT} marker")
-            }
-            MarkerError::BufferTooShort { len, needed } => {
-                write!(f, "RGBA buffer has {len} bytes, the frame needs {needed}")
-            }
-            MarkerError::SizeOverflow { width, height } => {
-                write!(f, "frame {width}x{height} is too large to address")
-            }
-            MarkerError::StrideTooSmall { stride, width } => {
-                write!(f, "plane stride {stride} is smaller than its width {width}")
-            }
-        }
+        f.write_str(&self.message())
     }
 }
 

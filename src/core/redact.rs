@@ -155,7 +155,11 @@ fn json_escape(s: &str, ascii_only: bool) -> String {
             c if c < ' ' || (ascii_only && !c.is_ascii()) => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
+                    out.push_str("\\u");
+                    for shift in [12, 8, 4, 0] {
+                        let digit = u32::from((*unit >> shift) & 0xf);
+                        out.push(char::from_digit(digit, 16).unwrap_or('0'));
+                    }
                 }
             }
             c => out.push(c),
@@ -214,7 +218,11 @@ fn marker(forms: &[Form]) -> String {
         .into_iter()
         .find(|w| !in_word(w))
         .unwrap_or("");
-    format!("{open}{word}{close}")
+    let mut m = String::with_capacity(word.len() + 8);
+    m.push(open);
+    m.push_str(word);
+    m.push(close);
+    m
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

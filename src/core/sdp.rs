@@ -42,7 +42,7 @@ fn missing_bitrates(params: &str) -> String {
     BITRATES
         .iter()
         .filter(|(name, _)| !params.contains(name))
-        .map(|(name, value)| format!("{name}={value}"))
+        .map(|(name, value)| [*name, "=", *value].concat())
         .collect::<Vec<_>>()
         .join(";")
 }
@@ -93,8 +93,10 @@ pub fn set_vp8_bitrates(sdp: &str) -> String {
                     let missing = missing_bitrates(params);
                     match (missing.is_empty(), params.is_empty()) {
                         (true, _) => out.push_str(line.text),
-                        (false, true) => out.push_str(&format!("a=fmtp:{pt} {missing}")),
-                        (false, false) => out.push_str(&format!("a=fmtp:{pt} {params};{missing}")),
+                        (false, true) => out.push_str(&["a=fmtp:", pt, " ", &missing].concat()),
+                        (false, false) => {
+                            out.push_str(&["a=fmtp:", pt, " ", params, ";", &missing].concat());
+                        }
                     }
                     out.push_str(line.eol);
                     continue;
@@ -113,7 +115,7 @@ pub fn set_vp8_bitrates(sdp: &str) -> String {
                         eol => (eol, eol),
                     };
                     out.push_str(ending);
-                    out.push_str(&format!("a=fmtp:{pt} {}", missing_bitrates("")));
+                    out.push_str(&["a=fmtp:", pt, " ", &missing_bitrates("")].concat());
                     out.push_str(eol);
                     continue;
                 }

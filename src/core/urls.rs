@@ -3,7 +3,7 @@
 //! Browsers cannot set WebSocket headers, so the API key and the user agent travel as
 //! query parameters. Every component is percent-encoded like `encodeURIComponent`.
 
-use crate::core::error::SdkError;
+use crate::core::error::{int, join, SdkError};
 use crate::core::models::ModelDefinition;
 use std::net::Ipv6Addr;
 
@@ -60,12 +60,16 @@ impl BaseUrl {
         let bad = |why: &str| {
             SdkError::invalid_option(
                 "baseUrl",
-                &format!("a ws://, wss://, http:// or https:// URL ({why})"),
+                &join(&["a ws://, wss://, http:// or https:// URL (", why, ")"]),
             )
         };
         let url = UrlParts::split(input).map_err(|why| bad(&why))?;
         if !matches!(url.scheme.as_str(), "ws" | "wss" | "http" | "https") {
-            return Err(bad(&format!("scheme \"{}\" is not supported", url.scheme)));
+            return Err(bad(&join(&[
+                "scheme \"",
+                &url.scheme,
+                "\" is not supported",
+            ])));
         }
         if url.rest.contains(['?', '#']) {
             return Err(bad("query and fragment are not allowed"));
@@ -100,9 +104,10 @@ impl BaseUrl {
     }
 
     fn origin(&self, scheme: &str) -> String {
-        match self.port {
-            Some(p) => format!("{scheme}://{}:{p}{}", self.host, self.path),
-            None => format!("{scheme}://{}{}", self.host, self.path),
+        let port = self.port.map(|p| int(u64::from(p)));
+        match &port {
+            Some(p) => join(&[scheme, "://", &self.host, ":", p, &self.path]),
+            None => join(&[scheme, "://", &self.host, &self.path]),
         }
     }
 
@@ -125,7 +130,11 @@ pub fn check_secure_url(url: &str, option: &str) -> Result<(), SdkError> {
     let bad = |why: &str| {
         SdkError::invalid_option(
             option,
-            &format!("an https:// URL, or an http:// URL to a loopback host ({why})"),
+            &join(&[
+                "an https:// URL, or an http:// URL to a loopback host (",
+                why,
+                ")",
+            ]),
         )
     };
     let parts = UrlParts::split(url).map_err(|why| bad(&why))?;
@@ -138,11 +147,11 @@ pub fn check_secure_url(url: &str, option: &str) -> Result<(), SdkError> {
     match base.scheme.as_str() {
         "https" => Ok(()),
         "http" if base.is_loopback() => Ok(()),
-        "http" => Err(bad(&format!(
-            "http:// would send the API key in clear text to {}",
-            base.host
-        ))),
-        other => Err(bad(&format!("scheme \"{other}\" is not supported"))),
+        "http" => Err(bad(&join(&[
+            "http:// would send the API key in clear text to ",
+            &base.host,
+        ]))),
+        other => Err(bad(&join(&["scheme \"", other, "\" is not supported"]))),
     }
 }
 
@@ -182,7 +191,7 @@ impl<'a> UrlParts<'a> {
                     "" => None,
                     p => Some(p.strip_prefix(':').ok_or("junk after the host")?),
                 };
-                (format!("[{h}]"), port)
+                (join(&["[", h, "]"]), port)
             }
             None => match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), Some(p)),
@@ -227,7 +236,7 @@ impl Host {
                 .strip_suffix(']')
                 .and_then(|a| a.parse::<Ipv6Addr>().ok())
                 .map(Host::Ipv6)
-                .ok_or_else(|| format!("\"{host}\" is not an IPv6 address"));
+                .ok_or_else(|| join(&["\"", host, "\" is not an IPv6 address"]));
         }
         let label_ok = |l: &str| {
             !l.is_empty()
@@ -235,10 +244,12 @@ impl Host {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if !host.split('.').all(label_ok) {
-            return Err(format!(
-                "the host \"{host}\" is not a name of dot-separated labels of letters, \
-                 digits, '-' and '_', nor an IP address"
-            ));
+            return Err(join(&[
+                "the host \"",
+                host,
+                "\" is not a name of dot-separated labels of letters, digits, '-' and '_', \
+                 nor an IP address",
+            ]));
         }
         // Browsers read a host whose last label is a number as an IPv4 address (in
         // octal, hex or fewer parts too); only the plain four-decimal form is accepted.
@@ -247,9 +258,11 @@ impl Host {
             || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
         match (numeric, ipv4_octets(host)) {
             (_, Some(octets)) => Ok(Host::Ipv4(octets)),
-            (true, None) => Err(format!(
-                "\"{host}\" is not an IPv4 address of four decimal numbers 0-255"
-            )),
+            (true, None) => Err(join(&[
+                "\"",
+                host,
+                "\" is not an IPv4 address of four decimal numbers 0-255",
+            ])),
             (false, None) => Ok(Host::Name),
         }
     }
@@ -314,29 +327,43 @@ pub fn session_url(base: &BaseUrl, p: &SessionUrlParams<'_>) -> String {
 
 /// `BASE/subscribe/SID?IP=IP&port=PORT&api_key=KEY` (WebRTC viewer WebSocket).
 pub fn viewer_url(base: &BaseUrl, sid: &str, ip: &str, port: u16, api_key: &str) -> String {
-    format!(
-        "{}/subscribe/{}?IP={}&port={port}&api_key={}",
-        base.ws_base(),
-        encode_component(sid),
-        encode_component(ip),
-        encode_component(api_key)
-    )
+    join(&[
+        &base.ws_base(),
+        "/subscribe/",
+        &encode_component(sid),
+        "?IP=",
+        &encode_component(ip),
+        "&port=",
+        &int(u64::from(port)),
+        "&api_key=",
+        &encode_component(api_key),
+    ])
 }
 
 /// `HTTPBASE/v1/subscribe-ivs/SID` (IVS viewer token, key in the `x-api-key` header).
 pub fn ivs_viewer_token_url(base: &BaseUrl, sid: &str) -> String {
-    format!(
-        "{}/v1/subscribe-ivs/{}",
-        base.http_base(),
-        encode_component(sid)
-    )
+    join(&[
+        &base.http_base(),
+        "/v1/subscribe-ivs/",
+        &encode_component(sid),
+    ])
 }
 
 /// `realtime-video-sdk/VERSION lang/rust-wasm [INTEGRATION ]runtime/browser`.
 pub fn user_agent(integration: Option<&str>) -> String {
     match integration.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(i) => format!("realtime-video-sdk/{SDK_VERSION} lang/rust-wasm {i} runtime/browser"),
-        None => format!("realtime-video-sdk/{SDK_VERSION} lang/rust-wasm runtime/browser"),
+        Some(i) => join(&[
+            "realtime-video-sdk/",
+            SDK_VERSION,
+            " lang/rust-wasm ",
+            i,
+            " runtime/browser",
+        ]),
+        None => join(&[
+            "realtime-video-sdk/",
+            SDK_VERSION,
+            " lang/rust-wasm runtime/browser",
+        ]),
     }
 }
 

@@ -145,7 +145,7 @@ impl Painter {
 
     /// Stamps `seq` at the bottom-left of the canvas (height `h`).
     fn put_strip(&mut self, seq: u16, h: u32) -> std::result::Result<(), JsValue> {
-        stamp_strip(&mut self.strip, seq).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        stamp_strip(&mut self.strip, seq).map_err(|e| JsValue::from_str(&e.message()))?;
         let img = ImageData::new_with_u8_clamped_array_and_sh(
             Clamped(&self.strip[..]),
             MARKER_WIDTH as u32,
@@ -280,7 +280,7 @@ async fn stamp_in_format(
                 width: MARKER_WIDTH,
                 height: rows,
             };
-            stamp_i420(strip, seq, full_range).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            stamp_i420(strip, seq, full_range).map_err(|e| JsValue::from_str(&e.message()))?;
             // Every chroma sample of the small frame is under the strip; of its luma, the
             // last 4 rows.
             let luma = plane(0)?;
@@ -311,7 +311,7 @@ async fn stamp_in_format(
         }
         Layout::Rgb4 => {
             let mut strip = [0u8; STRIP_LEN];
-            stamp_strip(&mut strip, seq).map_err(|e| JsValue::from_str(&e.to_string()))?;
+            stamp_strip(&mut strip, seq).map_err(|e| JsValue::from_str(&e.message()))?;
             let p = plane(0)?;
             for (r, row) in strip.chunks_exact(MARKER_WIDTH * 4).enumerate() {
                 write(p, h - MARKER_HEIGHT + r, row)?;
