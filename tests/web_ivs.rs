@@ -60,20 +60,6 @@ async fn connect_with(extra: &str, audio: bool) -> Result<Session, JsValue> {
     })
 }
 
-/// Waits until everything created after `mark` is closed.
-async fn nothing_left_open(t: &Tracker, mark: usize) {
-    let ok = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(
-        ok,
-        "left open: {} peer connections, {} sockets",
-        t.open_peer_connections(mark),
-        t.open_sockets(mark)
-    );
-}
-
 #[wasm_bindgen_test]
 async fn ivs_camera_comes_back_with_audio_and_acks_work() {
     let t = Tracker::install();
@@ -129,7 +115,7 @@ async fn ivs_camera_comes_back_with_audio_and_acks_work() {
     );
 
     call(&s.client, "disconnect", &[]);
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
     assert!(
         t.created(mark, "pc") >= 1,
         "the stage made no peer connection"
@@ -183,7 +169,7 @@ async fn ivs_viewer_receives_the_session_video() {
         frames(&video)
     );
     call(&viewer, "disconnect", &[]);
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
     call(&s.client, "disconnect", &[]);
 }
 
@@ -205,7 +191,7 @@ async fn setup_fault_rejects(fault: &str, code_expected: &str, bound_ms: f64) {
         took < bound_ms,
         "{fault}: rejected after {took} ms, bound {bound_ms} ms"
     );
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
 }
 
 #[wasm_bindgen_test]

@@ -141,16 +141,7 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
         wait_until(3000, left).await,
         "the stage was not left: {entries:?}"
     );
-    let closed = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(
-        closed,
-        "left open: {} peer connections, {} sockets",
-        t.open_peer_connections(mark),
-        t.open_sockets(mark)
-    );
+    t.assert_nothing_left_open(mark).await;
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }

@@ -27,19 +27,6 @@ fn reasons(r: &JsValue) -> Vec<String> {
         .collect()
 }
 
-async fn nothing_left_open(t: &Tracker, mark: usize) {
-    let ok = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(
-        ok,
-        "left open: {} peer connections, {} sockets",
-        t.open_peer_connections(mark),
-        t.open_sockets(mark)
-    );
-}
-
 #[wasm_bindgen_test]
 async fn a_shallow_check_reaches_the_service_and_gathers_with_its_turn_server() {
     let t = Tracker::install();
@@ -70,7 +57,7 @@ async fn a_shallow_check_reaches_the_service_and_gathers_with_its_turn_server() 
     // One probe socket and one gathering peer connection, both closed.
     assert_eq!(t.created(mark, "ws"), 1);
     assert_eq!(t.created(mark, "pc"), 1);
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
 }
 
 #[wasm_bindgen_test]
@@ -120,7 +107,7 @@ async fn an_unreachable_service_fails_in_bounded_time() {
         "{:?}",
         reasons(&r)
     );
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
 }
 
 #[wasm_bindgen_test]
@@ -160,7 +147,7 @@ async fn a_deep_check_measures_a_short_session() {
         "no latency probes in a preflight"
     );
     assert!(reasons(&r).is_empty(), "{:?}", reasons(&r));
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
 }
 
 #[wasm_bindgen_test]
@@ -181,7 +168,7 @@ async fn a_check_is_cancelled_by_its_signal() {
         now() - started
     );
     assert_eq!(code(&e), "ABORTED", "{}", why(&e));
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
     // A signal that has already fired rejects at once.
     let o = obj("{}");
     set(&o, "signal", controller.signal());

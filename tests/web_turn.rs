@@ -138,9 +138,5 @@ async fn no_turn_config_ends_the_connect_clearly_in_bounded_time() {
     assert_eq!(code(&e), "WEBRTC_ICE_ERROR", "{}", why(&e));
     assert!(why(&e).contains("turn_config"), "{}", why(&e));
     assert!(took < 20_000.0, "took {took} ms");
-    let closed = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(closed, "left open after the failed connect");
+    t.assert_nothing_left_open(mark).await;
 }

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::rtc::{stage_negotiate, vp8_frame, Client, Received, VideoSource};
+use common::rtc::{
+    server_participant, stage_publish_and_watch, vp8_frame, Client, Received, VideoSource,
+};
 use common::video::median;
 use common::*;
 use serde_json::json;
@@ -306,21 +308,9 @@ async fn ivs_stage_connections_of_an_impaired_session_are_delayed() {
     let mut ivs = ivs_session(srv.http_addr, "&net_delay_ms=80").await;
     let mut stage = stage_join(srv.http_addr, &ivs.stage_id, &ivs.client_token).await;
     let joined = expect_type(&mut stage, "joined").await;
-    let server_participant = joined["participants"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server_participant = server_participant(&joined);
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
-    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
-    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
-    stage_negotiate(&mut stage, &mut own, sub).await;
+    let (mut publisher, mut own) = stage_publish_and_watch(&mut stage, &server_participant).await;
     tokio::join!(wait_connected(&mut publisher), wait_connected(&mut own));
 
     let mut frames = Numbered::new(600);

@@ -344,20 +344,27 @@ async fn ice_candidates_before_an_offer_are_capped() {
     for port in 0..8 {
         send(&mut ws, candidate(5000 + port)).await;
     }
-    send(
+    one_candidate_over_the_cap_closes(
         &mut ws,
+        "too many ICE candidates before the offer: at most 8",
+    )
+    .await;
+    srv.stop().await;
+}
+
+/// With the session at its candidate cap: the session still works (a prompt is acked), and
+/// one candidate more ends it with `error` and close 1008.
+async fn one_candidate_over_the_cap_closes(ws: &mut Ws, error: &str) {
+    send(
+        ws,
         json!({"type": "prompt", "prompt": "still open", "enhance_prompt": false}),
     )
     .await;
-    assert_eq!(expect_type(&mut ws, "prompt_ack").await["success"], true);
-    send(&mut ws, candidate(6000)).await;
-    let (errors, close) = expect_error_and_close(&mut ws).await;
-    assert_eq!(
-        errors,
-        ["too many ICE candidates before the offer: at most 8"]
-    );
+    assert_eq!(expect_type(ws, "prompt_ack").await["success"], true);
+    send(ws, candidate(6000)).await;
+    let (errors, close) = expect_error_and_close(ws).await;
+    assert_eq!(errors, [error]);
     assert_eq!(close.map(|c| c.0), Some(1008));
-    srv.stop().await;
 }
 
 #[tokio::test]
@@ -376,19 +383,11 @@ async fn ice_candidates_per_peer_connection_are_capped() {
     for port in 3..8 {
         send(&mut ws, candidate(5000 + port)).await;
     }
-    send(
+    one_candidate_over_the_cap_closes(
         &mut ws,
-        json!({"type": "prompt", "prompt": "p", "enhance_prompt": false}),
+        "too many ICE candidates for one peer connection: at most 8",
     )
     .await;
-    assert_eq!(expect_type(&mut ws, "prompt_ack").await["success"], true);
-    send(&mut ws, candidate(6000)).await;
-    let (errors, close) = expect_error_and_close(&mut ws).await;
-    assert_eq!(
-        errors,
-        ["too many ICE candidates for one peer connection: at most 8"]
-    );
-    assert_eq!(close.map(|c| c.0), Some(1008));
     srv.stop().await;
 }
 

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::rtc::{collect, stage_negotiate, vp8_frame, Client, Received};
+use common::rtc::{
+    collect, server_participant, stage_negotiate, stage_publish, stage_publish_and_watch,
+    vp8_frame, Client, Received,
+};
 use common::*;
 use realtime_reference_server::stage::participant_token;
 use serde_json::{json, Value};
@@ -320,24 +323,12 @@ async fn media_through_the_stage_reaches_the_client_and_viewers_unchanged() {
     let mut ivs = ivs_session(srv.http_addr, "").await;
     let mut stage = stage_join(srv.http_addr, &ivs.stage_id, &ivs.client_token).await;
     let joined = expect_joined(&mut stage).await;
-    let server_participant = joined["participants"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server_participant = server_participant(&joined);
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
     let messages = collect(ivs.ws);
 
     // The client publishes (sendonly) and subscribes to the server participant (recvonly).
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
-    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
-    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
-    stage_negotiate(&mut stage, &mut own, sub).await;
+    let (mut publisher, mut own) = stage_publish_and_watch(&mut stage, &server_participant).await;
 
     // Two viewers with viewer tokens.
     let mut viewers = Vec::new();
@@ -432,13 +423,7 @@ async fn no_server_streams_means_no_output_in_the_metrics() {
     expect_joined(&mut stage).await;
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
     let messages = collect(ivs.ws);
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
+    let mut publisher = stage_publish(&mut stage).await;
     let (sent, got) = (Mutex::new(Vec::new()), Mutex::new(Received::default()));
     publisher
         .run(Duration::from_millis(2500), true, &sent, &got)

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::rtc::{collect, stage_negotiate, Client, Received, VideoSource};
+use common::rtc::{
+    collect, server_participant, stage_negotiate, stage_publish_and_watch, Client, Received,
+    VideoSource,
+};
 use common::video::*;
 use common::*;
 use realtime_reference_server::transform::MediaMode;
@@ -509,10 +512,7 @@ async fn ivs_stage_subscribers_get_the_transformed_video() {
     let mut ivs = ivs_session(srv.http_addr, "&media_mode=transform").await;
     let mut stage = stage_join(srv.http_addr, &ivs.stage_id, &ivs.client_token).await;
     let joined = expect_type(&mut stage, "joined").await;
-    let server_participant = joined["participants"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server_participant = server_participant(&joined);
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
     let (_, ack) = acked(
         &mut ivs.ws,
@@ -521,16 +521,7 @@ async fn ivs_stage_subscribers_get_the_transformed_video() {
     )
     .await;
     assert_eq!(ack["success"], true);
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
-    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
-    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
-    stage_negotiate(&mut stage, &mut own, sub).await;
+    let (mut publisher, mut own) = stage_publish_and_watch(&mut stage, &server_participant).await;
     let (token, _) = ivs_viewer_token(srv.http_addr, &ivs.sid).await;
     let mut vws = stage_join(srv.http_addr, &ivs.stage_id, &token).await;
     expect_type(&mut vws, "joined").await;

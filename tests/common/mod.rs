@@ -283,6 +283,20 @@ impl Tracker {
             .filter(|o| get(o, "readyState").as_f64().is_some_and(|s| s < 2.0))
             .count()
     }
+    /// Waits (up to 3 s) until every peer connection and socket created after `mark` is
+    /// closed; fails the test naming what is left open.
+    pub async fn assert_nothing_left_open(&self, mark: usize) {
+        let closed = wait_until(3000, || {
+            self.open_peer_connections(mark) == 0 && self.open_sockets(mark) == 0
+        })
+        .await;
+        assert!(
+            closed,
+            "left open: {} peer connections, {} sockets",
+            self.open_peer_connections(mark),
+            self.open_sockets(mark)
+        );
+    }
     /// Peer connections / sockets created after `mark`.
     pub fn created(&self, mark: usize, kind: &str) -> usize {
         self.0.borrow()[mark..]

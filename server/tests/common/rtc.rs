@@ -3,7 +3,7 @@
 
 use super::Ws;
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -217,6 +217,36 @@ pub async fn stage_negotiate(ws: &mut Ws, client: &mut Client, msg: Value) -> Va
     client.accept(answer["sdp"].as_str().unwrap());
     super::expect_type(ws, "candidate").await;
     answer
+}
+
+/// The id of the server's participant in a stage's `joined` message.
+pub fn server_participant(joined: &Value) -> String {
+    joined["participants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Publishes on a stage (sendonly); returns the publishing client.
+pub async fn stage_publish(stage: &mut Ws) -> Client {
+    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
+    stage_negotiate(
+        stage,
+        &mut publisher,
+        json!({"type": "publish", "sdp": offer}),
+    )
+    .await;
+    publisher
+}
+
+/// Publishes on a stage and subscribes to the server participant, as a client does;
+/// returns (publisher, subscriber).
+pub async fn stage_publish_and_watch(stage: &mut Ws, server_participant: &str) -> (Client, Client) {
+    let publisher = stage_publish(stage).await;
+    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
+    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
+    stage_negotiate(stage, &mut own, sub).await;
+    (publisher, own)
 }
 
 /// Collects every JSON message of a socket in the background.
