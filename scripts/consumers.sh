@@ -14,10 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
-if ip -o link show | grep -qv ': lo:'; then
-  exec unshare --net bash "$0" "$@"
-fi
-ip link set lo up
+loopback_only "$@"
 
 port=${CONSUMERS_PORT:-8789}
 server="$root/target/server/realtime-reference-server"

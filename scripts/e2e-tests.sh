@@ -13,10 +13,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
-if ip -o link show | grep -qv ': lo:'; then
-  exec unshare --net bash "$0" "$@"
-fi
-ip link set lo up
+loopback_only "$@"
 
 port=${E2E_PORT:-8788}
 pkg=${E2E_PKG:-pkg}

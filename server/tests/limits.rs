@@ -485,21 +485,8 @@ async fn telemetry_bodies_are_capped_and_the_store_bounded_in_bytes() {
 
 #[test]
 fn a_flood_of_bad_frames_writes_a_bounded_log() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-reference-server"))
-        .args(["--port", "0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening on"))
-        .expect("listening line");
+    use std::process::Command;
+    let (mut child, lines, listening) = spawn_server_process(&["--port", "0"]);
     let addr: SocketAddr = listening
         .split("http://")
         .nth(1)

@@ -590,8 +590,7 @@ async fn stop_closes_open_sessions() {
 
 #[test]
 fn binary_help_and_clean_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let exe = env!("CARGO_BIN_EXE_realtime-reference-server");
 
     let out = Command::new(exe).arg("--help").output().unwrap();
@@ -616,19 +615,8 @@ fn binary_help_and_clean_sigterm() {
     let out = Command::new(exe).arg("--nope").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    let mut child = Command::new(exe)
-        .args(["--port", "0", "--api-keys", "secret-key-123"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening on"))
-        .expect("listening line");
+    let (mut child, lines, listening) =
+        spawn_server_process(&["--port", "0", "--api-keys", "secret-key-123"]);
     assert!(listening.contains("http://127.0.0.1:"), "{listening}");
     assert!(
         !listening.contains("secret-key-123"),

@@ -9,10 +9,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-if ip -o link show | grep -qv ': lo:'; then
-  exec unshare --net bash "$0" "$@"
-fi
-ip link set lo up
+# shellcheck source=../../../scripts/lib.sh
+source "$root/scripts/lib.sh"
+loopback_only "$@"
 server="${1:-$root/target/server/realtime-reference-server}"
 port=${TURN_CHECK_PORT:-8796}
 for need in "$server" "$root/.tools/node_modules/playwright-core/package.json" /usr/bin/chromium; do

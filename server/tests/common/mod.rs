@@ -22,6 +22,33 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long any single expected event may take.
 pub const STEP: Duration = Duration::from_secs(5);
 
+/// The server binary started as a process (`RUST_LOG=info`, stderr piped) with `args`:
+/// returns it, its stderr lines after the "listening on" line, and that line.
+pub fn spawn_server_process(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    String,
+) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-reference-server"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"))
+        .expect("listening line");
+    (child, lines, listening)
+}
+
 /// The test fixture folders (`www`, `pkg`).
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
