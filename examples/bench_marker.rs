@@ -4,6 +4,7 @@
 //! A figure printer, not a test: it stamps and reads a 1280×720 RGBA frame and a 24×4
 //! strip a few hundred thousand times each and divides the wall time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a failure stops it with the reason
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside `unshare --net`: only loopback exists, so every WebRTC packet stays on
-# 127.0.0.1. Starts the reference server, runs the wasm-bindgen browser tests in headless
-# Chromium against it, and stops the server.
+# 127.0.0.1. Starts coturn (scripts/turn.sh) and the reference server with its TURN flags,
+# runs the wasm-bindgen browser tests in headless Chromium against it, and stops both.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -10,11 +10,18 @@ export CARGO_NET_OFFLINE=true
 
 server="$root/target/server/realtime-reference-server"
 mkdir -p "$root/target/test-logs"
+# A TURN server (coturn) on 127.0.0.1; the reference server sends its credentials to every
+# session (`turn_config`).
+bash scripts/turn.sh start
+trap 'bash scripts/turn.sh stop' EXIT
 # The real amazon-ivs-web-broadcast package (installed by scripts/setup.sh) is served at
 # /vendor/ for tests/web_ivs_real.rs.
-"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg --vendor .tools/node_modules/amazon-ivs-web-broadcast/dist > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
+# shellcheck disable=SC2046 # the TURN flags are words
+"$server" --host 127.0.0.1 --port "$TEST_PORT" --www www --pkg pkg --vendor .tools/node_modules/amazon-ivs-web-broadcast/dist $(bash scripts/turn.sh flags) > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log" 2>&1 &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+# For measurements that sample the server process (scripts/transform-bench.sh).
+echo "$server_pid" > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.pid"
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true; bash scripts/turn.sh stop' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$TEST_PORT/healthz" >/dev/null 2>&1 && break
   kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log"; exit 1; }

@@ -9,5 +9,6 @@ bash scripts/setup.sh
 bash scripts/build-pkg.sh
 cargo build --profile server -p realtime-reference-server
 port=${PORT:-8787}; host=${HOST:-127.0.0.1}
-say "open http://$host:$port/ (API key: any non-empty text; Ctrl-C stops)"
-exec target/server/realtime-reference-server --host "$host" --port "$port" --www www --pkg pkg
+say "open http://$host:$port/ (API key: any non-empty text; the server restyles the video by the prompt; Ctrl-C stops)"
+exec target/server/realtime-reference-server --host "$host" --port "$port" --www www --pkg pkg \
+  --media-mode transform

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the test page (www/) in headless Chromium (Debian's, driven by
-# playwright-core from .tools/): starts the reference server on 127.0.0.1:$E2E_PORT with
-# www/ and pkg/, runs e2e/page.spec.mjs against it, and stops the server. Ends with the line
+# playwright-core from .tools/): starts coturn (scripts/turn.sh) and the reference server on
+# 127.0.0.1:$E2E_PORT with www/, pkg/ and the TURN flags, runs e2e/page.spec.mjs against
+# it, and stops both. Ends with the line
 # "test result: ok. N passed; M failed; ..." that scripts/test.sh sums.
 #   unshare --net bash scripts/e2e-tests.sh 2>&1 | tee target/test-logs/e2e.log
 # Runs in a loopback-only network namespace (re-executes itself in one when started
@@ -12,10 +13,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
-if ip -o link show | grep -qv ': lo:'; then
-  exec unshare --net bash "$0" "$@"
-fi
-ip link set lo up
+loopback_only "$@"
 
 port=${E2E_PORT:-8788}
 pkg=${E2E_PKG:-pkg}
@@ -25,9 +23,14 @@ for need in "$server" "$pkg/realtime_video_sdk.js" .tools/node_modules/playwrigh
 done
 mkdir -p "$root/target/test-logs"
 server_log="$root/target/test-logs/e2e-server.txt"
-"$server" --host 127.0.0.1 --port "$port" --www www --pkg "$pkg" > "$server_log" 2>&1 &
+# A TURN server (coturn) on 127.0.0.1, whose credentials the reference server sends to every
+# session (`turn_config`).
+bash scripts/turn.sh start
+trap 'bash scripts/turn.sh stop' EXIT
+# shellcheck disable=SC2046 # the TURN flags are words
+"$server" --host 127.0.0.1 --port "$port" --www www --pkg "$pkg" $(bash scripts/turn.sh flags) > "$server_log" 2>&1 &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true' EXIT
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true; bash scripts/turn.sh stop' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
   kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$server_log"; exit 1; }
@@ -36,7 +39,7 @@ done
 
 say "page tests against http://127.0.0.1:$port/ (server log: ${server_log#"$root"/})"
 export E2E_BASE="http://127.0.0.1:$port"
-timeout "${E2E_TIMEOUT:-900}" node \
+timeout "${E2E_TIMEOUT:-900}" node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=./e2e/summary.mjs --test-reporter-destination=stdout \
-  e2e/page.spec.mjs
+  e2e/page.spec.mjs e2e/compat.spec.mjs e2e/marker.spec.mjs e2e/reconnect.spec.mjs

@@ -11,5 +11,15 @@ pin() {
 
 say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*"; }
 
+# loopback_only "$@": re-executes the calling script in a network namespace of its own
+# (`unshare --net`, root) unless it is in one already, then brings its loopback up, so
+# everything the script starts can reach 127.0.0.1 and nothing else.
+loopback_only() {
+  if ip -o link show | grep -qv ': lo:'; then
+    exec unshare --net bash "$0" "$@"
+  fi
+  ip link set lo up
+}
+
 # Port of the reference server in the test suites (inside a private network namespace).
 TEST_PORT=${TEST_PORT:-8787}

@@ -43,12 +43,31 @@ else
   cargo install -q wasm-pack --version "=$wp" --force
 fi
 
-# 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests, and
-#    playwright-core for the end-to-end tests of the test page.
+# 3b. twiggy, for the size profile (scripts/size-profile.sh).
+tw=$(pin tools twiggy)
+if [ "$(twiggy --version 2>/dev/null | awk '{print $2}')" = "$tw" ]; then
+  say "twiggy $tw present"
+else
+  say "cargo install twiggy $tw"
+  cargo install -q twiggy --version "=$tw" --locked --force
+fi
+
+# 3c. cargo-fuzz for the fuzz targets of the core (scripts/fuzz.sh).
+cf=$(pin tools cargo-fuzz)
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" = "$cf" ]; then
+  say "cargo-fuzz $cf present"
+else
+  say "cargo install cargo-fuzz $cf"
+  cargo install -q cargo-fuzz --version "=$cf" --force
+fi
+
+# 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests,
+#    playwright-core for the end-to-end tests of the test page, publint for the package,
+#    terser for the package's glue.
 mkdir -p .tools
 [ -f .tools/package.json ] || echo '{"name":"realtime-sdk-tools","private":true}' > .tools/package.json
 want=()
-for name in binaryen typescript amazon-ivs-web-broadcast playwright-core; do
+for name in binaryen typescript amazon-ivs-web-broadcast playwright-core publint terser; do
   v=$(pin tools "$name")
   have=$(node -p "try{require('./.tools/node_modules/$name/package.json').version}catch(e){''}")
   [ "$have" = "$v" ] || want+=("$name@$v")
@@ -59,4 +78,22 @@ if ((${#want[@]})); then
 else
   say "npm tools present"
 fi
+
+# 5. The consumer apps' bundlers (consumers/*/package-lock.json), so that the consumer suite
+#    runs offline; an app is reinstalled when an installed version differs from its lock.
+for lock in consumers/*/package-lock.json; do
+  app=$(dirname "$lock")
+  if node -e '
+    const app = process.argv[1], lock = require(`./${app}/package-lock.json`);
+    for (const [where, { version, optional }] of Object.entries(lock.packages)) {
+      if (!where || optional) continue;
+      try { if (require(`./${app}/${where}/package.json`).version !== version) process.exit(1); }
+      catch { process.exit(1); }
+    }' "$app"; then
+    say "$app dependencies present"
+  else
+    say "npm ci in $app"
+    (cd "$app" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 say "done"

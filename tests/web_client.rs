@@ -145,7 +145,25 @@ async fn prompt_and_image_acks() {
     ))
     .await
     .unwrap_err();
-    assert!(message(&e).contains("`image`"), "{}", message(&e));
+    assert_eq!(code(&e), "IMAGE_ERROR", "{}", message(&e));
+    // set() needs a prompt or an image; setImage(null) clears the image.
+    let e = await_promise(call(&s.client, "set", &[obj("{}")]))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "INVALID_OPTIONS");
+    let r = await_promise(call(&s.client, "setImage", &[JsValue::NULL])).await;
+    assert!(r.is_ok(), "setImage(null): {r:?}");
+    // Extra option keys of the reference (maxTimeout) are ignored.
+    let r = await_promise(call(
+        &s.client,
+        "setPrompt",
+        &[
+            "pastel".into(),
+            obj(r#"{"enhance": false, "maxTimeout": 1}"#),
+        ],
+    ))
+    .await;
+    assert!(r.is_ok(), "setPrompt with maxTimeout: {r:?}");
     call(&s.client, "disconnect", &[]);
     // After disconnect: a clear NOT_CONNECTED.
     let e = await_promise(call(
@@ -166,15 +184,24 @@ async fn failed_ack_is_a_server_error() {
         .await
         .err()
         .expect("connect must fail");
-    assert_eq!(code(&e), "SERVER_ERROR", "{}", message(&e));
+    assert_eq!(code(&e), "WEBRTC_SERVER_ERROR", "{}", why(&e));
 }
 
 #[wasm_bindgen_test]
 async fn invalid_options_name_the_option() {
     let camera = fake_camera(false).await;
     let f = factory("k");
+    let e = await_promise(call(
+        &f,
+        "connect",
+        &[camera.clone().into(), obj(r#"{"model": "nope"}"#)],
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(code(&e), "MODEL_NOT_FOUND");
+    assert_eq!(message(&e), "Model nope not found");
     for (json, name) in [
-        (r#"{"model": "nope"}"#, "`model`"),
+        (r#"{"model": 5}"#, "`model`"),
         (
             r#"{"model": "mirage", "transport": "smoke-signals"}"#,
             "`transport`",
@@ -195,12 +222,21 @@ async fn invalid_options_name_the_option() {
             Some("RealtimeError")
         );
     }
-    // Client options are checked synchronously.
-    let o = obj(r#"{"baseUrl": "ws://127.0.0.1:1", "apiKey": ""}"#);
-    let e = realtime_video_sdk::web_api::create_realtime_client(o)
-        .err()
-        .expect("empty key refused");
-    assert!(message(&e).contains("`apiKey`"));
+    // Client options are checked synchronously, with the reference's codes.
+    for (json, code_expected) in [
+        (r#"{"apiKey": ""}"#, "INVALID_API_KEY"),
+        (
+            r#"{"realtimeBaseUrl": "nope", "apiKey": "k"}"#,
+            "INVALID_BASE_URL",
+        ),
+        (
+            r#"{"realtimeBaseUrl": "ws://realtime.example.com", "apiKey": "k"}"#,
+            "INVALID_BASE_URL",
+        ),
+    ] {
+        let e = realtime_video_sdk::web_api::create_decart_client(obj(json)).expect_err("refused");
+        assert_eq!(code(&e), code_expected, "{json}");
+    }
 }
 
 #[wasm_bindgen_test]
@@ -210,7 +246,9 @@ async fn refused_key_rejects_without_retries() {
         .await
         .err()
         .expect("refused");
-    assert_eq!(code(&e), "UNAUTHORIZED", "{}", message(&e));
+    assert_eq!(code(&e), "WEBRTC_SERVER_ERROR", "{}", why(&e));
+    assert_eq!(detail(&e), "UNAUTHORIZED");
+    assert_eq!(message(&e), "invalid api key", "the server's text verbatim");
     // The first retry would wait 1 s: a rejection well before that means none was made.
     assert!(now() - t < 900.0, "took {} ms", now() - t);
     assert!(
@@ -226,8 +264,8 @@ async fn server_error_during_connect_rejects() {
         .err()
         .expect("refused");
     // Not permanent: retried with backoff, then rejected with the server's text.
-    assert_eq!(code(&e), "SERVER_ERROR");
-    assert!(message(&e).contains("model overloaded"));
+    assert_eq!(code(&e), "WEBRTC_SERVER_ERROR");
+    assert_eq!(message(&e), "model overloaded");
 }
 
 #[wasm_bindgen_test]
@@ -294,14 +332,14 @@ async fn stall_is_reported_when_the_server_stops_forwarding() {
     let started = wait_until(15_000, || {
         ev.diagnostics("videoStall")
             .iter()
-            .any(|d| get(&get(d, "data"), "type").as_string().as_deref() == Some("started"))
+            .any(|d| get(&get(d, "data"), "stalled").as_bool() == Some(true))
     })
     .await;
     assert!(started, "no videoStall start");
     let ended = wait_until(15_000, || {
         ev.diagnostics("videoStall")
             .iter()
-            .any(|d| get(&get(d, "data"), "type").as_string().as_deref() == Some("ended"))
+            .any(|d| get(&get(d, "data"), "stalled").as_bool() == Some(false))
     })
     .await;
     assert!(ended, "no videoStall end");
@@ -420,19 +458,25 @@ async fn live_avatar_without_a_stream_plays_audio() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "NOT_CONNECTED");
+    // Receive-only for any other model too: connect(null, mirage) is accepted.
+    let remote = RemoteStream::default();
+    let cb = remote.callback();
+    let o = obj(r#"{"model": "mirage"}"#);
+    set(&o, "onRemoteStream", cb.as_ref().clone());
+    let client = await_promise(call(&factory("test-key"), "connect", &[JsValue::NULL, o]))
+        .await
+        .expect("receive-only connect");
+    assert!(
+        get(&client, "playAudio").is_undefined(),
+        "playAudio only for live_avatar"
+    );
+    call(&client, "disconnect", &[]);
 }
 
 #[wasm_bindgen_test]
-async fn play_audio_needs_an_avatar_session() {
+async fn play_audio_is_absent_without_an_avatar_session() {
     let s = connect_with("").await.expect("connect");
-    let e = await_promise(call(
-        &s.client,
-        "playAudio",
-        &[wav_tone(0.1).buffer().into()],
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(code(&e), "INVALID_OPTIONS", "{}", message(&e));
+    assert!(get(&s.client, "playAudio").is_undefined());
     call(&s.client, "disconnect", &[]);
 }
 
@@ -451,12 +495,10 @@ async fn logger_gets_the_sdk_lines_without_the_key() {
         keep.push(f);
     }
     let o = js_sys::Object::new();
-    set(&o, "baseUrl", base_url());
+    set(&o, "realtimeBaseUrl", base_url());
     set(&o, "apiKey", "secret-key-123");
     set(&o, "logger", logger);
-    let f = realtime_video_sdk::web_api::create_realtime_client(o.into())
-        .map(JsValue::from)
-        .expect("factory");
+    let f = realtime_video_sdk::web_api::create_realtime_client(o.into()).expect("factory");
     let camera = fake_camera(false).await;
     let (opts, _remote, _cb) = options(r#""fault_close_after_ms": "1500""#);
     let client = await_promise(call(&f, "connect", &[camera.into(), opts]))
@@ -487,12 +529,10 @@ async fn logger_gets_the_sdk_lines_without_the_key() {
     );
 
     let o = obj(&format!(
-        r#"{{"baseUrl": "{}", "apiKey": "k", "logger": {{"warn": 3}}}}"#,
+        r#"{{"realtimeBaseUrl": "{}", "apiKey": "k", "logger": {{"warn": 3}}}}"#,
         base_url()
     ));
-    let e = realtime_video_sdk::web_api::create_realtime_client(o)
-        .err()
-        .expect("bad logger refused");
+    let e = realtime_video_sdk::web_api::create_realtime_client(o).expect_err("bad logger refused");
     assert!(message(&e).contains("`logger.warn`"), "{}", message(&e));
 }
 
@@ -509,10 +549,7 @@ async fn abort_signal_abandons_a_retrying_connect() {
     sleep(1500).await;
     let start = now();
     controller.abort();
-    let e = await_promise(p)
-        .await
-        .err()
-        .expect("aborted connect rejects");
+    let e = await_promise(p).await.expect_err("aborted connect rejects");
     assert_eq!(code(&e), "ABORTED", "{}", message(&e));
     assert!(
         now() - start < 500.0,

@@ -60,20 +60,6 @@ async fn connect_with(extra: &str, audio: bool) -> Result<Session, JsValue> {
     })
 }
 
-/// Waits until everything created after `mark` is closed.
-async fn nothing_left_open(t: &Tracker, mark: usize) {
-    let ok = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(
-        ok,
-        "left open: {} peer connections, {} sockets",
-        t.open_peer_connections(mark),
-        t.open_sockets(mark)
-    );
-}
-
 #[wasm_bindgen_test]
 async fn ivs_camera_comes_back_with_audio_and_acks_work() {
     let t = Tracker::install();
@@ -129,7 +115,7 @@ async fn ivs_camera_comes_back_with_audio_and_acks_work() {
     );
 
     call(&s.client, "disconnect", &[]);
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
     assert!(
         t.created(mark, "pc") >= 1,
         "the stage made no peer connection"
@@ -183,7 +169,7 @@ async fn ivs_viewer_receives_the_session_video() {
         frames(&video)
     );
     call(&viewer, "disconnect", &[]);
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
     call(&s.client, "disconnect", &[]);
 }
 
@@ -200,18 +186,18 @@ async fn setup_fault_rejects(fault: &str, code_expected: &str, bound_ms: f64) {
     .err()
     .unwrap_or_else(|| panic!("connect with fault {fault} must fail"));
     let took = now() - start;
-    assert_eq!(code(&e), code_expected, "{fault}: {}", message(&e));
+    assert_eq!(detail(&e), code_expected, "{fault}: {}", why(&e));
     assert!(
         took < bound_ms,
         "{fault}: rejected after {took} ms, bound {bound_ms} ms"
     );
-    nothing_left_open(&t, mark).await;
+    t.assert_nothing_left_open(mark).await;
 }
 
 #[wasm_bindgen_test]
 async fn ivs_no_stage_ready_rejects_in_time() {
     // The SDK waits 15 s for ivs_stage_ready.
-    setup_fault_rejects("no_stage_ready", "TIMEOUT", 17_000.0).await;
+    setup_fault_rejects("no_stage_ready", "WEBRTC_TIMEOUT_ERROR", 17_000.0).await;
 }
 
 #[wasm_bindgen_test]
@@ -222,7 +208,7 @@ async fn ivs_stage_disconnect_during_setup_rejects_promptly() {
 #[wasm_bindgen_test]
 async fn ivs_no_server_streams_rejects_in_time() {
     // Joining plus receiving the output is bounded by 30 s.
-    setup_fault_rejects("no_server_streams", "TIMEOUT", 33_000.0).await;
+    setup_fault_rejects("no_server_streams", "WEBRTC_TIMEOUT_ERROR", 33_000.0).await;
 }
 
 #[wasm_bindgen_test]
@@ -256,12 +242,13 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     if !saved.is_undefined() {
         set(&global, "IVSBroadcastClient", saved);
     }
-    let e = r.err().expect("must fail");
-    assert_eq!(code(&e), "IVS_LOAD_FAILED", "{}", message(&e));
+    let e = r.expect_err("must fail");
+    assert_eq!(detail(&e), "IVS_LOAD_FAILED", "{}", why(&e));
+    assert_eq!(code(&e), "WEBRTC_SIGNALING_ERROR");
     assert!(
-        message(&e).contains(&url),
+        why(&e).contains(&url),
         "the error names the URL: {}",
-        message(&e)
+        why(&e)
     );
 
     // A module object that is not the SDK is refused, naming the option.
@@ -270,7 +257,6 @@ async fn ivs_sdk_that_cannot_load_is_a_clear_error() {
     set(&o, "onRemoteStream", cb.as_ref().clone());
     let e = await_promise(call(&factory("test-key"), "connect", &[camera.into(), o]))
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(message(&e).contains("`ivsModule`"), "{}", message(&e));
 }

@@ -90,9 +90,7 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
     ))
     .await;
     let took = now() - started;
-    let e = r
-        .err()
-        .expect("the real SDK cannot join the reference server's stage");
+    let e = r.expect_err("the real SDK cannot join the reference server's stage");
     let entries: Vec<String> = log
         .iter()
         .map(|x| {
@@ -131,12 +129,8 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
         .is_some_and(|t| !t.is_empty()));
     assert!(entries.contains(&"join:".to_string()), "{entries:?}");
     // A clear error, within the stage bound (30 s) plus the setup before it.
-    assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
-    assert!(
-        message(&e).to_lowercase().contains("stage"),
-        "{}",
-        message(&e)
-    );
+    assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
+    assert!(why(&e).to_lowercase().contains("stage"), "{}", why(&e));
     assert!(took < 35_000.0, "connect took {took:.0} ms");
     // Nothing left behind: the stage was left, the signaling socket and any peer connection closed.
     let left = || {
@@ -147,16 +141,7 @@ async fn real_package_stage_with_an_unusable_token_fails_clearly_in_bounded_time
         wait_until(3000, left).await,
         "the stage was not left: {entries:?}"
     );
-    let closed = wait_until(3000, || {
-        t.open_peer_connections(mark) == 0 && t.open_sockets(mark) == 0
-    })
-    .await;
-    assert!(
-        closed,
-        "left open: {} peer connections, {} sockets",
-        t.open_peer_connections(mark),
-        t.open_sockets(mark)
-    );
+    t.assert_nothing_left_open(mark).await;
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }
@@ -179,10 +164,9 @@ async fn real_package_is_found_by_url() {
         &[camera.clone().into(), o],
     ))
     .await
-    .err()
-    .expect("must fail to join");
+    .expect_err("must fail to join");
     // Loaded (not IVS_LOAD_FAILED): the failure is the stage's.
-    assert_eq!(code(&e), "IVS_STAGE_ERROR", "{}", message(&e));
+    assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
     for t in camera.get_tracks().iter() {
         call(&t, "stop", &[]);
     }

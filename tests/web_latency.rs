@@ -40,6 +40,7 @@ impl Log {
         LatencyDeps {
             send: Rc::new(move |m| sent.borrow_mut().push(m)),
             emit: Rc::new(move |n, v| events.borrow_mut().push((n, v))),
+            warn: Rc::new(|m| web_sys::console::warn_1(&m.into())),
         }
     }
     fn of(&self, name: &str) -> Vec<JsValue> {
@@ -53,7 +54,7 @@ impl Log {
     fn kinds(&self) -> Vec<String> {
         self.of("pixelLatencyEvent")
             .iter()
-            .filter_map(|v| get(v, "kind").as_string())
+            .filter_map(|v| get(v, "status").as_string())
             .collect()
     }
     fn count_kind(&self, kind: &str) -> usize {
@@ -62,7 +63,7 @@ impl Log {
     fn latencies(&self) -> Vec<f64> {
         self.of("pixelLatency")
             .iter()
-            .filter_map(|v| get(v, "latencyMs").as_f64())
+            .filter_map(|v| get(v, "e2eLatencyMs").as_f64())
             .collect()
     }
 }
@@ -71,6 +72,7 @@ fn opts(interval_ms: f64) -> LatencyOptions {
     LatencyOptions {
         composite: true,
         pixel_marker: true,
+        read_from_remote_stream: true,
         probe_interval_ms: interval_ms,
     }
 }
@@ -259,14 +261,14 @@ async fn stamp_and_read_locally(path: StamperPath) {
     assert!(delivery >= 0.95, "delivery {delivery:.3}: {t:?}");
     assert_eq!(t.corrupted, 0);
     assert_eq!(
-        log.count_kind("received") + log.count_kind("outOfOrder"),
+        log.count_kind("ok") + log.count_kind("ok_reordered"),
         t.received as usize,
         "one event per outcome"
     );
     assert_eq!(log.of("pixelLatency").len(), t.received as usize);
     let first = &log.of("pixelLatency")[0];
     assert_eq!(get(first, "mode").as_string().as_deref(), Some("e2e"));
-    assert!(get(first, "latencyMs").as_f64().unwrap() >= 0.0);
+    assert!(get(first, "e2eLatencyMs").as_f64().unwrap() >= 0.0);
     assert!(
         get(&get(first, "frame"), "presentedFrames")
             .as_f64()
@@ -470,12 +472,16 @@ async fn ws_probes_without_markers_end_as_lost() {
     let r = log.of("pixelLatencyReport");
     assert!(!r.is_empty());
     assert_eq!(get(&r[0], "mode").as_string().as_deref(), Some("wsProbe"));
-    let lost_reported: f64 = r.iter().filter_map(|v| get(v, "lost").as_f64()).sum();
+    let lost_reported = r
+        .last()
+        .and_then(|v| get(v, "lost").as_f64())
+        .unwrap_or(0.0);
     assert!(lost_reported > 0.0);
     for v in &r {
-        if get(v, "lost").as_f64().unwrap_or(0.0) > 0.0 {
+        let period = get(v, "period");
+        if get(&period, "lost").as_f64().unwrap_or(0.0) > 0.0 {
             assert_eq!(
-                get(v, "deliveryRate").as_f64(),
+                get(&period, "deliveryRate").as_f64(),
                 Some(0.0),
                 "only losses in a period: {v:?}"
             );
@@ -593,6 +599,7 @@ fn composite_latency_from_stats_and_server_metrics() {
         &LatencyOptions {
             composite: true,
             pixel_marker: false,
+            read_from_remote_stream: false,
             probe_interval_ms: 2000.0,
         },
         log.deps(),
@@ -610,15 +617,22 @@ fn composite_latency_from_stats_and_server_metrics() {
     let c = log.of("compositeLatency");
     assert_eq!(c.len(), 2);
     assert_eq!(
-        get(&c[0], "clientRttMs").as_f64(),
+        get(&c[0], "clientProxyRttMs").as_f64(),
         Some(0.0),
         "unknown client RTT counts 0"
     );
-    assert_eq!(get(&c[0], "totalMs").as_f64(), Some(50.5));
-    assert_eq!(get(&c[1], "clientRttMs").as_f64(), Some(12.0));
-    assert_eq!(get(&c[1], "serverRttMs").as_f64(), Some(20.0));
+    assert_eq!(
+        js_sys::JSON::stringify(&get(&c[0], "unavailable"))
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some(r#"["clientProxyRttMs"]"#)
+    );
+    assert_eq!(get(&c[0], "compositeE2eMs").as_f64(), Some(50.5));
+    assert_eq!(get(&c[1], "clientProxyRttMs").as_f64(), Some(12.0));
+    assert_eq!(get(&c[1], "serverProxyRttMs").as_f64(), Some(20.0));
     assert_eq!(get(&c[1], "pipelineLatencyMs").as_f64(), Some(30.5));
-    assert_eq!(get(&c[1], "totalMs").as_f64(), Some(62.5));
+    assert_eq!(get(&c[1], "compositeE2eMs").as_f64(), Some(62.5));
     assert_eq!(session.mode().as_str(), "off");
     // Pixel markers off: no stamper, the input is published as is.
     session.stop();
@@ -657,7 +671,7 @@ async fn latency_accuracy_benchmark() {
     let samples = log.of("pixelLatency");
     let mut lat: Vec<f64> = samples
         .iter()
-        .filter_map(|v| get(v, "latencyMs").as_f64())
+        .filter_map(|v| get(v, "e2eLatencyMs").as_f64())
         .collect();
     // Cross-check with the rVFC metadata of the frame each marker was read from.
     let (
@@ -672,7 +686,7 @@ async fn latency_accuracy_benchmark() {
         let (sent, read, l) = (
             get(v, "sentAt").as_f64().unwrap(),
             get(v, "readAt").as_f64().unwrap(),
-            get(v, "latencyMs").as_f64().unwrap(),
+            get(v, "e2eLatencyMs").as_f64().unwrap(),
         );
         if let Some(edt) = get(&f, "expectedDisplayTime").as_f64() {
             read_vs_display.push(read - edt);

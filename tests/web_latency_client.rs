@@ -66,6 +66,14 @@ fn num(v: &JsValue, k: &str) -> f64 {
         .unwrap_or_else(|| panic!("{k} is not a number in {v:?}"))
 }
 
+/// A figure of a report's own period (`period`, this SDK's extra).
+fn per(r: &JsValue, k: &str) -> f64 {
+    num(&get(r, "period"), k)
+}
+
+/// Pixel markers read back from the remote stream (flags are off unless true).
+const MARKERS: &str = r#""pixelMarker": true, "composite": true, "readFromRemoteStream": true"#;
+
 fn video_elements() -> u32 {
     web_sys::window()
         .unwrap()
@@ -80,7 +88,12 @@ fn video_elements() -> u32 {
 /// disconnect stops everything the latency tracking made.
 async fn markers_round_trip(transport: &str) {
     let videos_before = video_elements();
-    let s = connect(transport, r#"{"probeIntervalMs": 0}"#, "").await;
+    let s = connect(
+        transport,
+        &format!("{{{MARKERS}, \"probeIntervalMs\": 0}}"),
+        "",
+    )
+    .await;
     assert!(
         wait_until(20_000, || s.events.of("pixelLatencyReport").len() >= 2).await,
         "{transport}: two reports expected, got {} ({} probes read)",
@@ -90,9 +103,9 @@ async fn markers_round_trip(transport: &str) {
     let reports = s.events.of("pixelLatencyReport");
     let (received, lost, corrupted) = reports.iter().fold((0.0, 0.0, 0.0), |(r, l, c), x| {
         (
-            r + num(x, "received"),
-            l + num(x, "lost"),
-            c + num(x, "corrupted"),
+            r + per(x, "received"),
+            l + per(x, "lost"),
+            c + per(x, "corrupted"),
         )
     });
     // The fake camera runs at about 20 fps: two 5 s periods carry well over 100 probes.
@@ -105,14 +118,20 @@ async fn markers_round_trip(transport: &str) {
         "{transport}: delivery {received} received, {lost} lost"
     );
     assert_eq!(corrupted, 0.0, "{transport}: corrupted markers");
+    let mut last_received = 0.0;
     for r in &reports {
         assert_eq!(get(r, "mode").as_string().as_deref(), Some("e2e"), "{r:?}");
-        let period = num(r, "periodEndMs") - num(r, "periodStartMs");
+        // The reference's figures: cumulative since probing began, delivery = received ÷ sent.
+        assert!(num(r, "received") >= last_received, "counts never decrease");
+        last_received = num(r, "received");
+        assert_eq!(num(r, "deliveryRate"), num(r, "received") / num(r, "sent"));
+        assert!(num(r, "timestamp") > 1.6e12, "timestamp is wall-clock ms");
+        let period = per(r, "endMs") - per(r, "startMs");
         assert!(
             (4000.0..=6500.0).contains(&period),
             "{transport}: a report covers {period} ms"
         );
-        let median = num(r, "medianLatencyMs");
+        let median = per(r, "medianLatencyMs");
         assert!(
             median > 0.0 && median <= 300.0,
             "{transport}: median {median} ms on loopback"
@@ -121,11 +140,11 @@ async fn markers_round_trip(transport: &str) {
     // Deltas, not totals: the second report counts only the reads of its own period.
     let (r1, r2) = (&reports[0], &reports[1]);
     assert!(
-        (num(r2, "periodStartMs") - num(r1, "periodEndMs")).abs() < 1.0,
+        (per(r2, "startMs") - per(r1, "endMs")).abs() < 1.0,
         "periods follow each other"
     );
     let reads_in = |r: &JsValue| {
-        let (a, b) = (num(r, "periodStartMs"), num(r, "periodEndMs"));
+        let (a, b) = (per(r, "startMs"), per(r, "endMs"));
         s.events
             .of("pixelLatency")
             .iter()
@@ -133,11 +152,11 @@ async fn markers_round_trip(transport: &str) {
             .count() as f64
     };
     for r in [r1, r2] {
-        let diff = (num(r, "received") - reads_in(r)).abs();
+        let diff = (per(r, "received") - reads_in(r)).abs();
         assert!(
             diff <= 1.0,
             "{transport}: report says {} received, {} pixelLatency events in its period",
-            num(r, "received"),
+            per(r, "received"),
             reads_in(r)
         );
     }
@@ -148,7 +167,17 @@ async fn markers_round_trip(transport: &str) {
         "{transport}: compositeLatency events: {}",
         composite.len()
     );
-    assert!(composite.iter().all(|c| num(c, "totalMs") >= 0.0));
+    assert!(composite.iter().all(|c| num(c, "compositeE2eMs") >= 0.0));
+    let ok = s.events.of("pixelLatencyEvent");
+    assert!(ok
+        .iter()
+        .any(|e| get(e, "status").as_string().as_deref() == Some("ok")));
+    let p = &s.events.of("pixelLatency")[0];
+    assert!(
+        (num(p, "timestamp") - now()).abs() < 60_000.0,
+        "timestamp ≈ Date.now()"
+    );
+    assert!(num(p, "e2eLatencyMs") > 0.0);
     assert!(
         video_elements() > videos_before,
         "{transport}: the reader plays the output in a hidden video"
@@ -195,8 +224,16 @@ async fn markers_round_trip_over_ivs() {
 async fn a_media_stall_counts_lost_probes_on_both_transports() {
     let stall = r#", "extraQueryParams": {"fault_stall_after_ms": 3000, "fault_stall_ms": 3000}"#;
     let (a, b) = join(
-        connect("webrtc", r#"{"probeIntervalMs": 250}"#, stall),
-        connect("ivs", r#"{"probeIntervalMs": 250}"#, stall),
+        connect(
+            "webrtc",
+            &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"),
+            stall,
+        ),
+        connect(
+            "ivs",
+            &format!("{{{MARKERS}, \"probeIntervalMs\": 250}}"),
+            stall,
+        ),
     )
     .await;
     for (name, s) in [("webrtc", &a), ("ivs", &b)] {
@@ -204,15 +241,15 @@ async fn a_media_stall_counts_lost_probes_on_both_transports() {
             s.events
                 .of("pixelLatencyEvent")
                 .iter()
-                .filter(|e| get(e, "kind").as_string().as_deref() == Some("lost"))
+                .filter(|e| get(e, "status").as_string().as_deref() == Some("lost"))
                 .count() as f64
         };
         let lost_reported = || {
             s.events
                 .of("pixelLatencyReport")
                 .iter()
-                .map(|r| num(r, "lost"))
-                .sum::<f64>()
+                .last()
+                .map_or(0.0, |r| num(r, "lost"))
         };
         // Probes expire one by one; the report after the last expiry counts them all.
         let settled = wait_until(85_000, || {
@@ -252,8 +289,7 @@ async fn a_video_element_that_is_not_one_is_refused() {
         &[camera.clone().into(), o],
     ))
     .await
-    .err()
-    .expect("must fail");
+    .expect_err("must fail");
     assert_eq!(code(&e), "INVALID_OPTIONS");
     assert!(
         message(&e).contains("latencyTracking.videoElement"),

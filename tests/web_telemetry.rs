@@ -17,10 +17,8 @@ fn factory_with(telemetry: &str) -> JsValue {
     let o = obj(&format!(
         r#"{{"apiKey": "{KEY}", "integration": "tests/1.0", "telemetry": {telemetry}}}"#
     ));
-    set(&o, "baseUrl", base_url());
-    realtime_video_sdk::web_api::create_realtime_client(o)
-        .map(JsValue::from)
-        .expect("factory")
+    set(&o, "realtimeBaseUrl", base_url());
+    realtime_video_sdk::web_api::create_realtime_client(o).expect("factory")
 }
 
 /// The batches the server received for `sid`, and their raw JSON text.
@@ -84,6 +82,22 @@ fn check_batch(b: &JsValue, sid: &str, transport: &str) {
         .is_some_and(|v| !v.is_empty()));
     let stats = js_sys::Array::from(&get(b, "stats"));
     assert!(stats.length() <= 120, "at most 120 items per request");
+    for s in stats.iter() {
+        // Reference fields only: this SDK's extras (`interval`, `unavailable`) stay local.
+        let video = get(&s, "video");
+        if video.is_object() {
+            assert!(get(&video, "framesPerSecond").as_f64().is_some());
+            assert!(get(&video, "interval").is_undefined(), "{video:?}");
+        }
+    }
+    for d in js_sys::Array::from(&get(b, "diagnostics")).iter() {
+        assert!(get(&d, "name").as_string().is_some(), "{d:?}");
+        assert!(get(&d, "timestamp").as_f64().is_some_and(|t| t > 1.6e12));
+        assert!(
+            get(&d, "kind").is_undefined(),
+            "items are {{name, data, timestamp}}"
+        );
+    }
 }
 
 #[wasm_bindgen_test]

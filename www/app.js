@@ -1,10 +1,10 @@
 // The test page: connects a camera (or a synthetic source) to the realtime service with the
 // SDK, over WebRTC or IVS, and shows what the SDK reports. Uses only the package's public API.
 // Server-provided text is always rendered with textContent.
-import init, { createRealtimeClient, models, version } from "/pkg/realtime_video_sdk.js";
+import { createDecartClient, models, version } from "/pkg/index.js";
 import { LineChart } from "./chart.js";
 import { openInput } from "./media.js";
-import { statsRows, metricsRows, pixelLatencyMs, compositeLatency, latencyReport, diagnosticText, num } from "./format.js";
+import { statsRows, metricsRows, pixelLatencyMs, compositeLatency, latencyReport, diagnosticText, num, qualityBadge, qualityRows, preflightText } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const DASH = "—";
@@ -69,9 +69,10 @@ function log(kind, text, cls = "") {
 
 /** "CODE: message" of an SDK error (or of any other throw). */
 function errorText(e) {
-  const code = e?.code ?? e?.name ?? "ERROR";
+  const code = e?.detailCode && e.detailCode !== e.code ? `${e.code} (${e.detailCode})` : (e?.code ?? e?.name ?? "ERROR");
   const message = e?.message ?? String(e);
-  return `${code}: ${message}${e?.data ? ` (${e.data})` : ""}`;
+  const cause = e?.cause?.message ? ` (${e.cause.message})` : "";
+  return `${code}: ${message}${cause}${e?.data ? ` ${JSON.stringify(e.data)}` : ""}`;
 }
 
 function showError(e, where) {
@@ -163,7 +164,7 @@ const sdkLogger = Object.fromEntries(
 );
 
 function factory() {
-  return createRealtimeClient({ baseUrl: $("baseUrl").value.trim(), apiKey: $("apiKey").value, integration: "test-page", logger: sdkLogger });
+  return createDecartClient({ realtimeBaseUrl: $("baseUrl").value.trim(), apiKey: $("apiKey").value, integration: "test-page", logger: sdkLogger }).realtime;
 }
 
 function extraQueryParams() {
@@ -261,16 +262,20 @@ function wire(c) {
   listen(c, "diagnostic", (d) => {
     const text = diagnosticText(d);
     // The selected pair is logged when it changes, not at every stats sample.
-    if (d?.kind === "selectedCandidatePair") {
+    if (d?.name === "selectedCandidatePair") {
       if (text === lastPair) return;
       lastPair = text;
     }
-    log(d?.kind ?? "diagnostic", text);
+    log(d?.name ?? "diagnostic", text);
   });
   listen(c, "generationTick", (g) => {
     $("generation").textContent = `${(num(g, "seconds") ?? 0).toFixed(0)} s`;
   });
   listen(c, "stats", showStats);
+  listen(c, "connectionQuality", (q) => {
+    showQuality(q);
+    log("connectionQuality", qualityBadge(q));
+  });
   listen(c, "serverMetrics", showMetrics);
   listen(c, "pixelLatency", (e) => {
     const ms = pixelLatencyMs(e);
@@ -312,6 +317,8 @@ function endSession(why) {
   $("token").value = "";
   $("stats").tBodies[0].replaceChildren();
   $("metrics").tBodies[0].replaceChildren();
+  $("qualityTable").tBodies[0].replaceChildren();
+  showQualityBadge(null);
   for (const id of ["latPixelValue", "latCompositeValue", "latReport", "generation"]) $(id).textContent = DASH;
   setStatus($("promptStatus"), "", "");
   setStatus($("imageStatus"), "", "");
@@ -343,8 +350,21 @@ function fillTable(table, rows) {
   );
 }
 
+function showQualityBadge(q) {
+  $("quality").textContent = qualityBadge(q);
+  $("quality").className = `quality ${q?.quality ?? ""}`.trim();
+}
+
+function showQuality(q) {
+  showQualityBadge(q);
+  fillTable($("qualityTable"), qualityRows(q));
+}
+
 function showStats(s) {
   fillTable($("stats"), statsRows(s));
+  // The metrics (and time to first frame) follow every sample; the event only each change.
+  const q = client?.getConnectionQuality?.();
+  if (q) showQuality(q);
   const t = now();
   charts.fps.add("in", t, num(s?.video, "framesPerSecond"));
   charts.fps.add("out", t, num(s?.outboundVideo, "framesPerSecond"));
@@ -403,6 +423,33 @@ function previewImage() {
   else $("imagePreview").removeAttribute("src");
   setStatus($("imageStatus"), "", file ? `${file.name}, ${file.size} bytes` : "");
   refreshButtons();
+}
+
+// ---- connectivity check --------------------------------------------------------------------
+
+async function checkConnectivity() {
+  const status = $("preflightResult");
+  const deep = $("preflightDeep").checked;
+  $("preflight").disabled = true;
+  $("preflightReasons").replaceChildren();
+  setStatus(status, "pending", deep ? "checking (a short test session)…" : "checking…");
+  try {
+    const r = await factory().checkConnectivity({ deep, model: $("model").value });
+    setStatus(status, r.quality === "good" ? "ok" : r.quality === "fair" ? "pending" : "error", preflightText(r));
+    $("preflightReasons").replaceChildren(
+      ...r.reasons.map((text) => {
+        const li = document.createElement("li");
+        li.textContent = text;
+        return li;
+      }),
+    );
+    log("checkConnectivity", `${preflightText(r)}${r.reasons.length ? `: ${r.reasons.join("; ")}` : ""}`);
+  } catch (e) {
+    setStatus(status, "error", errorText(e));
+    log("checkConnectivity", errorText(e), "error");
+  } finally {
+    $("preflight").disabled = false;
+  }
 }
 
 // ---- viewer ------------------------------------------------------------------------------
@@ -464,14 +511,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 window.addEventListener("unhandledrejection", (e) => log("page", `unhandled rejection: ${errorText(e.reason)}`, "error"));
 
-try {
-  await init();
-  $("version").textContent = `SDK v${version()}`;
-} catch (e) {
-  $("version").textContent = "SDK failed to load";
-  showError(e, "loading the package");
-  throw e;
-}
+// The package's entry instantiated the wasm before this module ran.
+$("version").textContent = `SDK v${version()}`;
 $("baseUrl").value = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 // The reference server accepts any non-empty key: prefill one for the local demo only.
 if (onLoopback) $("apiKey").value = "demo-key";
@@ -484,6 +525,7 @@ for (const m of models.list()) {
 }
 $("camera").addEventListener("click", () => toggleCamera().catch((e) => showError(e, "input")));
 $("connect").addEventListener("click", connect);
+$("preflight").addEventListener("click", checkConnectivity);
 $("disconnect").addEventListener("click", disconnect);
 $("transport").addEventListener("change", showIvsOptions);
 $("ivsSource").addEventListener("change", showIvsOptions);

@@ -58,7 +58,7 @@ export function statsRows(s) {
     ["inBitrate", "inbound video bitrate", bitrate(num(v, "bitrate"))],
     ["inLost", "inbound packets lost", integer(num(v, "packetsLost"))],
     ["inJitter", "inbound jitter", seconds(num(v, "jitter"))],
-    ["jitterBuffer", "jitter buffer delay", fixed(num(v, "jitterBufferDelayMs"), 1, " ms")],
+    ["jitterBuffer", "jitter buffer delay", fixed(num(v?.interval, "jitterBufferDelayMs") ?? num(v, "avgJitterBufferMs"), 1, " ms")],
     ["inFreezes", "freezes", integer(num(v, "freezeCount"))],
     ["outFps", "outbound fps", fixed(num(o, "framesPerSecond"))],
     ["outSize", "outbound resolution", size(o)],
@@ -79,16 +79,16 @@ export function metricsRows(m) {
 
 /** Glass-to-glass latency, ms, of a `pixelLatency` event (null when it carries none). */
 export function pixelLatencyMs(e) {
-  return num(e, "latencyMs", "latency_ms", "e2eLatencyMs", "avgLatencyMs");
+  return num(e, "e2eLatencyMs");
 }
 
 /** Total latency, ms, of a `compositeLatency` event, and its parts as text. */
 export function compositeLatency(e) {
-  const total = num(e, "totalMs", "total_ms", "latencyMs");
+  const total = num(e, "compositeE2eMs");
   const parts = [
-    ["client RTT", num(e, "clientRttMs", "client_rtt_ms")],
-    ["server RTT", num(e, "serverRttMs", "server_rtt_ms")],
-    ["pipeline", num(e, "pipelineLatencyMs", "pipeline_latency_ms")],
+    ["client RTT", num(e, "clientProxyRttMs")],
+    ["server RTT", num(e, "serverProxyRttMs")],
+    ["pipeline", num(e, "pipelineLatencyMs")],
   ]
     .filter(([, v]) => v != null)
     .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
@@ -96,17 +96,52 @@ export function compositeLatency(e) {
   return { total, parts };
 }
 
-/** Text of a `pixelLatencyReport`: the period's figures. */
+/** Text of a `pixelLatencyReport`: the period's latency and the counts since probing began. */
 export function latencyReport(r) {
-  const ms = (k) => (num(r, k) == null ? DASH : `${num(r, k).toFixed(0)} ms`);
+  const p = r?.period;
+  const ms = (k) => (num(p, k) == null ? DASH : `${num(p, k).toFixed(0)} ms`);
   const rate = num(r, "deliveryRate");
-  return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
+  return `avg ${ms("avgLatencyMs")}, p95 ${ms("p95LatencyMs")}, delivered ${rate == null ? DASH : `${(rate * 100).toFixed(0)}%`} of ${r?.sent ?? DASH}, lost ${r?.lost ?? DASH}, corrupted ${r?.corrupted ?? DASH}`;
+}
+
+/** The header badge of a `connectionQuality` verdict: "good", "poor: latency", "fair: stall (warming up)". */
+export function qualityBadge(q) {
+  if (!q?.quality) return DASH;
+  const factor = q.limitingFactor && q.limitingFactor !== "none" ? `: ${q.limitingFactor}` : "";
+  return `${q.quality}${factor}${q.warmingUp ? " (warming up)" : ""}`;
+}
+
+/** Rows of the connection quality panel: [key, label, text] from a verdict. */
+export function qualityRows(q) {
+  const m = q?.metrics ?? null;
+  const pct = (v) => (v == null ? DASH : `${(v * 100).toFixed(1)} %`);
+  return [
+    ["verdict", "verdict", q?.quality ?? DASH],
+    ["factor", "limiting factor", q?.limitingFactor ?? DASH],
+    ["ttff", "time to first frame", integer(num(m, "ttffMs"), " ms")],
+    ["rtt", "round-trip time", integer(num(m, "rttMs"), " ms")],
+    ["g2g", "glass-to-glass", integer(num(m, "g2gMs"), " ms")],
+    ["fps", "received fps", fixed(num(m, "fps"))],
+    ["loss", "packet loss", pct(num(m, "packetLoss"))],
+    ["g2gDrops", "latency probes lost", pct(num(m, "g2gDropRatio"))],
+    ["jitter", "upstream jitter", fixed(num(m, "upstreamJitterMs"), 1, " ms")],
+    ["upstream", "available upstream", integer(num(m, "availableUpstreamKbps"), " kbit/s")],
+  ];
+}
+
+/** Summary line of a `checkConnectivity()` result: "good, transport udp, RTT 3 ms[, first frame 812 ms, 5 samples]". */
+export function preflightText(r) {
+  const m = r?.metrics ?? null;
+  const parts = [r?.quality ?? DASH, `transport ${m?.transport ?? DASH}`, `RTT ${integer(num(m, "rttMs"), " ms")}`];
+  if (num(m, "ttffMs") != null) parts.push(`first frame ${integer(num(m, "ttffMs"), " ms")}`);
+  if (num(m, "sampleCount") != null) parts.push(`${m.sampleCount} samples`);
+  return parts.join(", ");
 }
 
 /** Text of a `diagnostic` event's data for the log. */
 export function diagnosticText(d) {
   const data = d?.data;
-  switch (d?.kind) {
+  switch (d?.name) {
     case "selectedCandidatePair":
       return pair(data);
     case "phaseTiming":

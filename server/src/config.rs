@@ -1,6 +1,9 @@
 //! Command-line configuration of the reference server (hand-rolled: a few flags do not need
 //! a parser crate).
 
+use crate::limits::Limits;
+use crate::transform::MediaMode;
+use crate::turn::TurnServer;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -24,6 +27,12 @@ pub struct Config {
     pub vendor: Option<PathBuf>,
     /// The `Content-Security-Policy` of HTML responses; `None` sends none.
     pub csp: Option<String>,
+    /// What sessions do with media unless their `media_mode` says otherwise.
+    pub media_mode: MediaMode,
+    /// Limits against hostile clients (`--limit NAME=VALUE`).
+    pub limits: Limits,
+    /// The TURN server sessions are told about (`--turn-urls`, `--turn-secret`).
+    pub turn: Option<TurnServer>,
 }
 
 /// The default `Content-Security-Policy` of HTML pages: scripts from this server only (and
@@ -40,14 +49,18 @@ impl Default for Config {
             api_keys: None,
             vendor: None,
             csp: Some(DEFAULT_CSP.to_string()),
+            media_mode: MediaMode::Echo,
+            limits: Limits::default(),
+            turn: None,
         }
     }
 }
 
 /// The usage text printed by `--help`.
 pub const USAGE: &str = "\
-realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo
-and fan-out with str0m, fault injection, IVS stage emulation)
+realtime-reference-server: local reference realtime server (WebSocket signaling, WebRTC echo or
+VP8 transform and fan-out with str0m, fault injection, network impairment, IVS stage
+emulation)
 
 USAGE:
     realtime-reference-server [OPTIONS]
@@ -63,6 +76,15 @@ OPTIONS:
     --csp POLICY        Content-Security-Policy header of HTML responses [default: a strict
                         policy, see server/README.md]
     --no-csp            send no Content-Security-Policy header
+    --media-mode MODE   echo (media back unchanged) or transform (VP8 decoded, restyled by
+                        the prompt, re-encoded); a session's media_mode overrides it
+                        [default: echo]
+    --turn-urls URLS    TURN server(s) sent to each session in `turn_config`, comma-separated
+                        (e.g. turn:127.0.0.1:3478) [default: none]
+    --turn-secret S     the TURN server's shared secret (coturn static-auth-secret), for
+                        REST-style credentials; required with --turn-urls
+    --limit NAME=VALUE  override a limit against hostile clients (repeatable); names and
+                        defaults in server/README.md, e.g. --limit max_connections=200
     -h, --help          print this help
 
 Always served: /ivs-emulator.js (classic script defining the global IVSBroadcastClient)
@@ -70,8 +92,9 @@ and /ivs-emulator.mjs (the same as an ES module), the IVS stage emulator.
 
 Logging follows RUST_LOG (default: info). See server/README.md for endpoints and faults.";
 
-/// The outcome of parsing the command line.
+/// The outcome of parsing the command line (made once: the size of `Run` does not matter).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Cli {
     /// Run with this configuration.
     Run(Config),
@@ -96,6 +119,7 @@ impl Config {
         S: Into<String>,
     {
         let mut config = Config::default();
+        let (mut turn_urls, mut turn_secret) = (None, None);
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
@@ -111,7 +135,17 @@ impl Config {
             };
             if !matches!(
                 flag.as_str(),
-                "--host" | "--port" | "--www" | "--pkg" | "--api-keys" | "--vendor" | "--csp"
+                "--host"
+                    | "--port"
+                    | "--www"
+                    | "--pkg"
+                    | "--api-keys"
+                    | "--vendor"
+                    | "--csp"
+                    | "--media-mode"
+                    | "--limit"
+                    | "--turn-urls"
+                    | "--turn-secret"
             ) {
                 return Err(format!("unknown argument `{arg}` (try --help)"));
             }
@@ -132,9 +166,18 @@ impl Config {
                         .parse()
                         .map_err(|_| format!("--port: `{value}` is not a port number"))?;
                 }
+                "--limit" => config.limits.set_pair(&value)?,
+                "--turn-urls" => turn_urls = Some(TurnServer::parse_urls(&value)?),
+                "--turn-secret" => {
+                    if value.is_empty() {
+                        return Err("--turn-secret: give a non-empty secret".into());
+                    }
+                    turn_secret = Some(value);
+                }
                 "--www" => config.www = PathBuf::from(value),
                 "--pkg" => config.pkg = PathBuf::from(value),
                 "--vendor" => config.vendor = Some(PathBuf::from(value)),
+                "--media-mode" => config.media_mode = MediaMode::parse("--media-mode", &value)?,
                 "--csp" => {
                     if value.trim().is_empty() || !value.chars().all(|c| (' '..='~').contains(&c)) {
                         return Err(
@@ -157,6 +200,11 @@ impl Config {
                 }
             }
         }
+        config.turn = match (turn_urls, turn_secret) {
+            (Some(urls), Some(secret)) => Some(TurnServer { urls, secret }),
+            (None, None) => None,
+            _ => return Err("--turn-urls and --turn-secret go together".into()),
+        };
         Ok(Cli::Run(config))
     }
 }
@@ -184,6 +232,19 @@ mod tests {
         assert!(!c.accepts_key(None));
         assert_eq!(c.vendor, None);
         assert_eq!(c.csp.as_deref(), Some(DEFAULT_CSP));
+    }
+
+    #[test]
+    fn media_mode() {
+        assert_eq!(run(&[]).media_mode, MediaMode::Echo);
+        assert_eq!(
+            run(&["--media-mode", "transform"]).media_mode,
+            MediaMode::Transform
+        );
+        assert_eq!(run(&["--media-mode=echo"]).media_mode, MediaMode::Echo);
+        assert!(Config::parse_args(["--media-mode", "model"])
+            .unwrap_err()
+            .contains("--media-mode"));
     }
 
     #[test]
@@ -215,6 +276,32 @@ mod tests {
         assert_eq!(c.pkg, PathBuf::from("/tmp/p"));
         assert!(c.accepts_key(Some("a")) && c.accepts_key(Some("b")));
         assert!(!c.accepts_key(Some("c")));
+    }
+
+    #[test]
+    fn limits_and_turn() {
+        let c = run(&[
+            "--limit",
+            "max_connections=7",
+            "--limit=header_timeout_ms=300",
+            "--turn-urls",
+            "turn:127.0.0.1:3478",
+            "--turn-secret=s3cret",
+        ]);
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(
+            c.limits.header_timeout,
+            std::time::Duration::from_millis(300)
+        );
+        let turn = c.turn.unwrap();
+        assert_eq!(turn.urls, ["turn:127.0.0.1:3478"]);
+        assert_eq!(turn.secret, "s3cret");
+        assert!(Config::parse_args(["--limit", "nope=1"]).is_err());
+        assert!(Config::parse_args(["--turn-urls", "turn:127.0.0.1:3478"])
+            .unwrap_err()
+            .contains("together"));
+        assert!(Config::parse_args(["--turn-secret", "s"]).is_err());
+        assert!(Config::parse_args(["--turn-urls", "http://x", "--turn-secret", "s"]).is_err());
     }
 
     #[test]

@@ -4,28 +4,47 @@
 //! * [`session`]: WebSocket sessions (`/v1/stream`, `/v1/stream-ivs`) and viewers
 //!   (`/subscribe/{sid}`), with [`faults`] injected per session.
 //! * [`media`]: one UDP socket and all str0m peer connections; the client's media is echoed
-//!   back unchanged and fanned out to viewers.
+//!   back unchanged, or transformed ([`transform`]: [`codec`] + [`effects`] on a worker
+//!   thread per session), and fanned out to viewers; [`impair`] delays, drops and
+//!   rate-limits a session's datagrams when asked.
 //! * [`stage`]: the emulated IVS stages (participants, tokens); [`stage_signal`]: the
 //!   WebSocket the browser-side stage emulator ([`emulator`], served at
 //!   `/ivs-emulator.js` and `/ivs-emulator.mjs`) joins, publishes and subscribes through.
 //! * [`meter`]: the measured values of `metrics_report`.
+//! * [`limits`]: every bound against hostile clients, enforced by [`listener`] (connection
+//!   limit, header timeout), [`wsguard`] (WebSocket keepalive, message size), the sessions
+//!   and [`telemetry`]; [`ratelog`] bounds the warnings bad input causes.
+//! * [`client_tokens`]: short-lived client keys (`POST /v1/client/tokens`) and the key
+//!   check of every request; [`turn`]: the TURN relay configuration sent to sessions.
 //!
 //! Everything binds to [`Config::host`] (127.0.0.1 by default) and the only ICE candidate
 //! advertised is that address: no STUN, no other interface.
 
+pub mod client_tokens;
+pub mod codec;
 pub mod config;
+pub mod effects;
 pub mod emulator;
 pub mod faults;
 mod ids;
+pub mod impair;
+pub mod limits;
+pub mod listener;
 pub mod media;
 pub mod meter;
+pub mod process;
+pub mod ratelog;
 pub mod session;
 pub mod stage;
 pub mod stage_signal;
 pub mod telemetry;
+pub mod transform;
+pub mod turn;
+pub mod wsguard;
 
 pub use config::{Cli, Config, USAGE};
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -69,6 +88,8 @@ pub struct AppState {
     pub stages: StageRegistry,
     /// Telemetry batches received, by session.
     pub telemetry: telemetry::TelemetryStore,
+    /// Client keys minted.
+    pub tokens: client_tokens::TokenStore,
     /// Turns true on shutdown.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -114,6 +135,11 @@ impl RunningServer {
 /// Binds the HTTP listener and the UDP media socket on `config.host` and starts serving.
 pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind((config.host, config.port)).await?;
+    process::return_large_buffers();
+    let max_connections = match process::raise_nofile_limit() {
+        Some(nofile) => config.limits.connections_within(nofile),
+        None => config.limits.max_connections,
+    };
     let udp = UdpSocket::bind((config.host, 0)).await?;
     let http_addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -126,16 +152,13 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         sessions: Mutex::new(HashMap::new()),
         stages: StageRegistry::default(),
         telemetry: telemetry::TelemetryStore::default(),
+        tokens: client_tokens::TokenStore::default(),
         shutdown: shutdown_rx.clone(),
     });
+    let limits = state.config.limits.clone();
     let app = router(state);
-    let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                until_true(&mut stop).await;
-            })
-            .await
+        listener::serve(listener, app, &limits, max_connections, shutdown_rx).await
     });
     Ok(RunningServer {
         http_addr,
@@ -156,6 +179,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/stage/{stage_id}/signal", get(stage_ws))
         .route("/v1/telemetry", axum::routing::post(telemetry::post))
         .route("/v1/telemetry/{sid}", get(telemetry::get))
+        .route(
+            "/v1/client/tokens",
+            axum::routing::post(client_tokens::mint),
+        )
         .route("/ivs-emulator.js", get(emulator::classic))
         .route("/ivs-emulator.mjs", get(emulator::module));
     let mut paths: Vec<String> = models::all().into_iter().map(|m| m.url_path).collect();
@@ -223,20 +250,37 @@ fn with_headers(mut res: Response, policy: Option<HeaderValue>) -> Response {
     res
 }
 
+/// A WebSocket upgrade whose messages (fragments included) are at most `max` bytes.
+fn limited(ws: WebSocketUpgrade, max: usize) -> WebSocketUpgrade {
+    ws.max_message_size(max).max_frame_size(max)
+}
+
+/// The `Origin` of an upgrade request (browsers always send one).
+fn origin(headers: &HeaderMap) -> Option<String> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    Some(origin.to_string())
+}
+
 async fn webrtc_ws(
     ws: WebSocketUpgrade,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     State(app): State<Arc<AppState>>,
 ) -> Response {
-    ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Webrtc))
+    let origin = origin(&headers);
+    limited(ws, app.config.limits.max_message_bytes)
+        .on_upgrade(move |socket| session::run(socket, app, q, origin, Transport::Webrtc))
 }
 
 async fn ivs_ws(
     ws: WebSocketUpgrade,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     State(app): State<Arc<AppState>>,
 ) -> Response {
-    ws.on_upgrade(move |socket| session::run(socket, app, q, Transport::Ivs))
+    let origin = origin(&headers);
+    limited(ws, app.config.limits.max_message_bytes)
+        .on_upgrade(move |socket| session::run(socket, app, q, origin, Transport::Ivs))
 }
 
 async fn stage_ws(
@@ -244,20 +288,82 @@ async fn stage_ws(
     Path(stage_id): Path<String>,
     State(app): State<Arc<AppState>>,
 ) -> Response {
-    ws.on_upgrade(move |socket| stage_signal::run(socket, app, stage_id))
+    limited(ws, app.config.limits.max_signal_message_bytes)
+        .on_upgrade(move |socket| stage_signal::run(socket, app, stage_id))
 }
 
 async fn viewer_ws(
     ws: WebSocketUpgrade,
+    headers: HeaderMap,
     Path(sid): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     State(app): State<Arc<AppState>>,
 ) -> Response {
-    ws.on_upgrade(move |socket| session::run_viewer(socket, app, sid, q))
+    let origin = origin(&headers);
+    limited(ws, app.config.limits.max_signal_message_bytes)
+        .on_upgrade(move |socket| session::run_viewer(socket, app, sid, q, origin))
 }
 
 pub(crate) fn json_error(status: StatusCode, error: &str) -> Response {
     (status, Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+/// An HTTP request refused: the status and the `{error}` text of the JSON answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    error: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            error: error.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        json_error(self.status, &self.error)
+    }
+}
+
+/// Reads a request body of at most `max` bytes within `timeout` (413 too large, 408 too
+/// slow, 400 broken).
+pub(crate) async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<Bytes, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: at most {max} bytes"),
+        )
+    };
+    if usize::try_from(body.size_hint().lower()).map_or(true, |n| n > max) {
+        return Err(too_large());
+    }
+    let read = async {
+        use futures_util::StreamExt;
+        let mut chunks = body.into_data_stream();
+        let mut buf = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk =
+                chunk.map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "broken request body"))?;
+            if buf.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            ))
+        })
 }
 
 async fn ivs_viewer_token(
@@ -265,9 +371,8 @@ async fn ivs_viewer_token(
     headers: HeaderMap,
     State(app): State<Arc<AppState>>,
 ) -> Response {
-    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    if !app.config.accepts_key(key) {
-        return json_error(StatusCode::UNAUTHORIZED, session::INVALID_API_KEY);
+    if let Err(refusal) = client_tokens::authorize_request(&app, &headers) {
+        return refusal.into_response();
     }
     let base = format!("http://{}", app.http_addr);
     match app.stages.viewer_token(&sid, &base) {

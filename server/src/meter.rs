@@ -3,7 +3,7 @@
 //! server does not know stays `null`.
 
 use realtime_video_sdk::core::protocol::MetricsReport;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 const UNKNOWN: u64 = u64::MAX;
@@ -23,6 +23,16 @@ pub struct MediaCounters {
     jitter_us: AtomicU64,
     /// Inbound loss rate in parts per million.
     loss_ppm: AtomicU64,
+    /// Transform mode: frames waiting for the session's worker / for their send time.
+    in_depth: AtomicU64,
+    out_depth: AtomicU64,
+    /// Transform mode: input frames not transformed, output frames not sent.
+    skipped_in: AtomicU64,
+    skipped_out: AtomicU64,
+    /// Transform mode: the encoder's target bitrate, kbit/s.
+    encoder_kbps: AtomicU64,
+    /// Whether the session transforms (the fields above are reported only then).
+    transforming: AtomicBool,
 }
 
 impl Default for MediaCounters {
@@ -37,6 +47,12 @@ impl Default for MediaCounters {
             rtt_us: AtomicU64::new(UNKNOWN),
             jitter_us: AtomicU64::new(UNKNOWN),
             loss_ppm: AtomicU64::new(UNKNOWN),
+            in_depth: AtomicU64::new(0),
+            out_depth: AtomicU64::new(0),
+            skipped_in: AtomicU64::new(0),
+            skipped_out: AtomicU64::new(0),
+            encoder_kbps: AtomicU64::new(UNKNOWN),
+            transforming: AtomicBool::new(false),
         }
     }
 }
@@ -56,6 +72,21 @@ pub struct Totals {
     pub pipeline_us: u64,
     /// Number of frames in `pipeline_us`.
     pub pipeline_n: u64,
+    /// Input frames skipped by the transform.
+    pub skipped_in: u64,
+    /// Output frames of the transform not sent.
+    pub skipped_out: u64,
+}
+
+/// What only a transforming session knows, read at report time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TransformGauges {
+    /// Frames waiting for the worker.
+    pub in_depth: u64,
+    /// Transformed frames waiting for their send time.
+    pub out_depth: u64,
+    /// The encoder's target bitrate, kbit/s, once known.
+    pub encoder_kbps: Option<u64>,
 }
 
 impl MediaCounters {
@@ -65,6 +96,46 @@ impl MediaCounters {
             self.in_frames.fetch_add(1, Relaxed);
         }
         self.in_bytes.fetch_add(bytes as u64, Relaxed);
+    }
+
+    /// The session transforms its video (queue depths, skips and the encoder's bitrate are
+    /// reported from now on).
+    pub fn set_transforming(&self) {
+        self.transforming.store(true, Relaxed);
+    }
+
+    /// Frames waiting for the transform worker now.
+    pub fn set_in_depth(&self, n: usize) {
+        self.in_depth.store(n as u64, Relaxed);
+    }
+
+    /// Transformed frames waiting for their send time now.
+    pub fn set_out_depth(&self, n: usize) {
+        self.out_depth.store(n as u64, Relaxed);
+    }
+
+    /// `n` input frames were not transformed (queue full, superseded, undecodable).
+    pub fn skipped_in(&self, n: u64) {
+        self.skipped_in.fetch_add(n, Relaxed);
+    }
+
+    /// `n` transformed frames were not sent (encoder error, output queue full).
+    pub fn skipped_out(&self, n: u64) {
+        self.skipped_out.fetch_add(n, Relaxed);
+    }
+
+    /// The transform encoder's target bitrate.
+    pub fn set_encoder_target(&self, kbps: u32) {
+        self.encoder_kbps.store(u64::from(kbps), Relaxed);
+    }
+
+    /// The transform gauges, `None` unless the session transforms.
+    pub fn gauges(&self) -> Option<TransformGauges> {
+        self.transforming.load(Relaxed).then(|| TransformGauges {
+            in_depth: self.in_depth.load(Relaxed),
+            out_depth: self.out_depth.load(Relaxed),
+            encoder_kbps: Some(self.encoder_kbps.load(Relaxed)).filter(|v| *v != UNKNOWN),
+        })
     }
 
     /// A media frame written back to the client, `residence` after its first packet came in.
@@ -111,6 +182,8 @@ impl MediaCounters {
             out_bytes: self.out_bytes.load(Relaxed),
             pipeline_us: self.pipeline_us.load(Relaxed),
             pipeline_n: self.pipeline_n.load(Relaxed),
+            skipped_in: self.skipped_in.load(Relaxed),
+            skipped_out: self.skipped_out.load(Relaxed),
         }
     }
 
@@ -124,12 +197,14 @@ impl MediaCounters {
     }
 }
 
-/// Builds the report for the window between two snapshots `elapsed` apart (pure).
+/// Builds the report for the window between two snapshots `elapsed` apart (pure); the
+/// transform fields stay `null` without `gauges` (echo mode).
 pub fn report(
     prev: Totals,
     now: Totals,
     elapsed: Duration,
     transport: (Option<f64>, Option<f64>, Option<f64>),
+    gauges: Option<TransformGauges>,
 ) -> MetricsReport {
     let secs = elapsed.as_secs_f64();
     let rate = |a: u64, b: u64| {
@@ -152,6 +227,11 @@ pub fn report(
         rtt_ms: round(rtt_ms),
         jitter_ms: round(jitter_ms),
         inbound_loss_rate,
+        video_in_depth: gauges.map(|g| g.in_depth as f64),
+        video_out_depth: gauges.map(|g| g.out_depth as f64),
+        skipped_in_frames: gauges.map(|_| now.skipped_in.saturating_sub(prev.skipped_in) as f64),
+        skipped_out_frames: gauges.map(|_| now.skipped_out.saturating_sub(prev.skipped_out) as f64),
+        encoder_target_bitrate_kbps: gauges.and_then(|g| g.encoder_kbps).map(|k| k as f64),
         ..MetricsReport::default()
     }
 }
@@ -165,11 +245,11 @@ pub struct Window {
 impl Window {
     /// The report for the last `elapsed`, reading `counters` (or zeros without media).
     pub fn next(&mut self, counters: Option<&MediaCounters>, elapsed: Duration) -> MetricsReport {
-        let (now, transport) = match counters {
-            Some(c) => (c.totals(), c.transport()),
-            None => (Totals::default(), (None, None, None)),
+        let (now, transport, gauges) = match counters {
+            Some(c) => (c.totals(), c.transport(), c.gauges()),
+            None => (Totals::default(), (None, None, None), None),
         };
-        let r = report(self.prev, now, elapsed, transport);
+        let r = report(self.prev, now, elapsed, transport, gauges);
         self.prev = now;
         r
     }
@@ -203,6 +283,40 @@ mod tests {
         let r = w.next(Some(&c), Duration::from_secs(1));
         assert_eq!(r.input_fps, Some(0.0));
         assert_eq!(r.pipeline_latency_ms, None);
+    }
+
+    #[test]
+    fn transform_fields_only_when_transforming() {
+        let c = MediaCounters::default();
+        let mut w = Window::default();
+        c.skipped_in(3);
+        let r = w.next(Some(&c), Duration::from_secs(1));
+        assert_eq!(
+            (
+                r.video_in_depth,
+                r.skipped_in_frames,
+                r.encoder_target_bitrate_kbps
+            ),
+            (None, None, None)
+        );
+        c.set_transforming();
+        c.set_in_depth(2);
+        c.set_out_depth(5);
+        c.skipped_in(4);
+        c.skipped_out(1);
+        let r = w.next(Some(&c), Duration::from_secs(1));
+        assert_eq!(r.video_in_depth, Some(2.0));
+        assert_eq!(r.video_out_depth, Some(5.0));
+        assert_eq!(r.skipped_in_frames, Some(4.0), "counted over the window");
+        assert_eq!(r.skipped_out_frames, Some(1.0));
+        assert_eq!(
+            r.encoder_target_bitrate_kbps, None,
+            "unknown before the encoder runs"
+        );
+        c.set_encoder_target(1500);
+        let r = w.next(Some(&c), Duration::from_secs(1));
+        assert_eq!(r.encoder_target_bitrate_kbps, Some(1500.0));
+        assert_eq!(r.skipped_in_frames, Some(0.0));
     }
 
     #[test]

@@ -4,11 +4,20 @@
 //!
 //! A session is one task owning its WebSocket; media runs elsewhere ([`crate::media`]) and
 //! reports through a channel, so a slow client never slows media and vice versa.
+//!
+//! Every session and viewer is bounded ([`crate::limits`]): its key is checked (client keys:
+//! expiry, models, origins, session length), its socket is kept alive or closed
+//! ([`crate::wsguard`]), and what the server holds for it (candidates before an offer,
+//! delayed acks) is capped; going over a cap ends the session with an `error` that says so.
 
+use crate::client_tokens::Access;
 use crate::faults::{AckFault, Faults};
 use crate::media::{FrameRoute, MediaHandle, OpenPeer, PeerEvent, PeerId, Role};
 use crate::meter::{MediaCounters, Window};
 use crate::stage::SessionLink;
+use crate::transform::{self, MediaMode, SessionMedia};
+use crate::turn::{TurnFault, TurnParams};
+use crate::wsguard::{self, Beat, Keepalive};
 use crate::{AppState, SessionEntry};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use realtime_video_sdk::core::base64;
@@ -99,8 +108,12 @@ pub fn answer_candidate(sdp: &str) -> Option<IceCandidateInit> {
     })
 }
 
-/// Whether a trickled remote candidate may be used (loopback only when the server is).
+/// Whether a trickled remote candidate may be used (loopback only when the server is; at
+/// most [`crate::limits::MAX_CANDIDATE_BYTES`] long).
 pub(crate) fn remote_candidate(init: &IceCandidateInit, host: IpAddr) -> Option<Candidate> {
+    if init.candidate.len() > crate::limits::MAX_CANDIDATE_BYTES {
+        return None;
+    }
     let c = Candidate::from_sdp_string(init.candidate.trim().trim_start_matches("a=")).ok()?;
     (!host.is_loopback() || c.addr().ip().is_loopback()).then_some(c)
 }
@@ -133,19 +146,47 @@ pub(crate) async fn answer_offer(
 /// The socket of one session, with the sending helpers.
 struct Conn {
     ws: WebSocket,
+    send_timeout: Duration,
+    /// A send failed or timed out (the client does not read): the socket is done.
+    broken: bool,
 }
 
 impl Conn {
+    fn new(ws: WebSocket, app: &AppState) -> Conn {
+        Conn {
+            ws,
+            send_timeout: app.config.limits.send_timeout,
+            broken: false,
+        }
+    }
+
     async fn send(&mut self, msg: &ServerMessage) -> bool {
         self.send_text(to_text(msg)).await
     }
 
     async fn send_text(&mut self, text: String) -> bool {
-        self.ws.send(Message::Text(text.into())).await.is_ok()
+        self.send_message(Message::Text(text.into())).await
+    }
+
+    async fn send_message(&mut self, msg: Message) -> bool {
+        if !self.broken && !wsguard::send(&mut self.ws, msg, self.send_timeout).await {
+            self.broken = true;
+        }
+        !self.broken
+    }
+
+    /// Sends `turn_config` for session `sid`, when the server has a TURN server.
+    async fn send_turn_config(&mut self, app: &AppState, sid: &str, turn: TurnParams) {
+        if let Some(server) = &app.config.turn {
+            self.send(&crate::turn::config_message(server, sid, turn.policy))
+                .await;
+        }
     }
 
     async fn close(mut self, code: u16, reason: &str) {
-        send_close(&mut self.ws, code, reason).await;
+        if !self.broken {
+            send_close(&mut self.ws, code, reason).await;
+        }
     }
 
     /// Sends `error` and closes.
@@ -160,6 +201,46 @@ impl Conn {
 
 fn query_key(query: &HashMap<String, String>) -> Option<&str> {
     query.get("api_key").map(String::as_str)
+}
+
+/// Checks a socket's key and `Origin`; the refusal is the `error` text to send.
+fn authorize(
+    app: &AppState,
+    query: &HashMap<String, String>,
+    origin: Option<&str>,
+) -> Result<Access, String> {
+    let access = app
+        .tokens
+        .authorize(&app.config, query_key(query), Instant::now())
+        .map_err(|e| e.message().to_string())?;
+    access.check_origin(origin, true)?;
+    Ok(access)
+}
+
+/// The WebSocket close code of a session that ends for `label` (a [`Flow::Close`] reason).
+fn close_code(label: &str) -> u16 {
+    match label {
+        "server shutting down" | "fault_close_after_ms" => 1001,
+        "message too big" => wsguard::CLOSE_TOO_BIG,
+        "limit" | "idle timeout" => wsguard::CLOSE_POLICY,
+        _ => 1000,
+    }
+}
+
+/// What a receive error ends the socket with: the `error` to send and the close label.
+fn receive_error(e: &axum::Error) -> (Option<String>, &'static str) {
+    match wsguard::too_big(e) {
+        Some(text) => (Some(text), "message too big"),
+        None => (None, "socket error"),
+    }
+}
+
+/// The bytes a delayed ack keeps the server holding.
+fn held_bytes(ack: &ServerMessage) -> usize {
+    match ack {
+        ServerMessage::PromptAck { prompt, .. } => 64 + prompt.len(),
+        _ => 64,
+    }
 }
 
 /// What the session loop does after one input.
@@ -178,29 +259,42 @@ struct Session {
     peer: Option<PeerId>,
     pending_candidates: Vec<Candidate>,
     counters: Arc<MediaCounters>,
+    /// Media mode, look and probes, shared with the media task.
+    media: Arc<SessionMedia>,
     window: Window,
     generating_since: Option<Instant>,
     events_tx: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
     /// IVS: the stage the client must confirm with `ivs_joined` as its next message.
     awaiting_join: Option<String>,
     delayed_acks: JoinSet<ServerMessage>,
+    /// Bytes of the delayed acks held for the client.
+    held: usize,
+    /// Candidates added to the current peer connection.
+    peer_candidates: usize,
+    /// `ice_transport_policy` and `fault_turn`.
+    turn: TurnParams,
+    /// `fault_turn=delay:N`: when the delayed `turn_config` is due.
+    turn_due: Option<tokio::time::Instant>,
+    /// A client key's `maxSessionDuration`: the limit and the `error` that ends the session.
+    duration_limit: Option<(Duration, String)>,
 }
 
 /// Runs a session on an upgraded socket: `/v1/stream` (WebRTC) or `/v1/stream-ivs`.
 pub async fn run(
     ws: WebSocket,
     app: Arc<AppState>,
-    query: HashMap<String, String>,
+    mut query: HashMap<String, String>,
+    origin: Option<String>,
     transport: Transport,
 ) {
-    let mut conn = Conn { ws };
-    if !app.config.accepts_key(query_key(&query)) {
-        tracing::info!(
-            transport = transport.as_str(),
-            "session refused: invalid api key"
-        );
-        return conn.refuse(INVALID_API_KEY).await;
-    }
+    let mut conn = Conn::new(ws, &app);
+    let access = match authorize(&app, &query, origin.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::info!(transport = transport.as_str(), "session refused: {e}");
+            return conn.refuse(&e).await;
+        }
+    };
     let model = query.get("model").cloned().unwrap_or_default();
     if models::realtime(&model).is_err() {
         tracing::info!(
@@ -209,6 +303,16 @@ pub async fn run(
         );
         return conn.refuse(&format!("unknown model: {model:?}")).await;
     }
+    if let Err(e) = access.check_model(&model) {
+        tracing::info!(transport = transport.as_str(), "session refused: {e}");
+        return conn.refuse(&e).await;
+    }
+    // `fault_turn` belongs to the TURN configuration, not to `Faults`.
+    let turn = match TurnParams::from_query(&query, app.config.turn.is_some()) {
+        Ok(t) => t,
+        Err(e) => return conn.refuse(&e).await,
+    };
+    query.remove("fault_turn");
     let faults = match Faults::from_query(&query) {
         Ok(f) => f,
         Err(e) => return conn.refuse(&e).await,
@@ -220,6 +324,12 @@ pub async fn run(
         );
         return conn.refuse(text).await;
     }
+    let mode = faults.media.mode.unwrap_or(app.config.media_mode);
+    if mode == MediaMode::Echo && faults.media.has_model_delay() {
+        return conn
+            .refuse("model_delay_ms and model_jitter_ms need media_mode=transform")
+            .await;
+    }
 
     let sid = crate::ids::new_id("sess_");
     let (ended_tx, _) = watch::channel(false);
@@ -230,7 +340,11 @@ pub async fn run(
             ended: ended_tx,
         },
     );
-    tracing::info!(session = %sid, model = %model, transport = transport.as_str(), "session open");
+    tracing::info!(session = %sid, model = %model, transport = transport.as_str(), media = mode.as_str(), "session open");
+    let counters = Arc::new(MediaCounters::default());
+    let media = Arc::new(SessionMedia::new(mode, faults.media, counters.clone()));
+    app.media.register(&sid, media.clone());
+    app.telemetry.open_session(&sid, &access.principal);
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let mut s = Session {
@@ -240,12 +354,18 @@ pub async fn run(
         faults,
         peer: None,
         pending_candidates: Vec::new(),
-        counters: Arc::new(MediaCounters::default()),
+        counters,
+        media,
         window: Window::default(),
         generating_since: None,
         events_tx,
         awaiting_join: None,
         delayed_acks: JoinSet::new(),
+        held: 0,
+        peer_candidates: 0,
+        turn,
+        turn_due: None,
+        duration_limit: access.session_limit(),
     };
     let reason = s.serve(&mut conn, events_rx).await;
     tracing::info!(session = %sid, "session closed: {reason}");
@@ -254,9 +374,12 @@ pub async fn run(
         app.media.close(peer);
     }
     app.stages.remove_session(&sid);
+    app.media.unregister(&sid);
     if let Some(entry) = app.sessions_lock().remove(&sid) {
         let _ = entry.ended.send(true);
     }
+    app.telemetry
+        .end_session(&sid, Instant::now(), &app.config.limits);
 }
 
 impl Session {
@@ -267,10 +390,14 @@ impl Session {
         }
     }
 
-    /// Applies `fault_ack`; returns the ack to send now, if any.
-    fn ack(&mut self, msg: ServerMessage) -> Option<ServerMessage> {
-        let failed = |msg: ServerMessage| {
-            let error = Some("ack failed (fault_ack=fail)".to_string());
+    /// Applies `fault_ack`; returns the ack to send now, if any, or the `error` of a session
+    /// over its cap of delayed acks.
+    fn ack(&mut self, msg: ServerMessage) -> Result<Option<ServerMessage>, String> {
+        let failed = |msg: ServerMessage, text: &Option<String>| {
+            let error = Some(
+                text.clone()
+                    .unwrap_or_else(|| "ack failed (fault_ack=fail)".into()),
+            );
             match msg {
                 ServerMessage::PromptAck { prompt, .. } => ServerMessage::PromptAck {
                     prompt,
@@ -284,18 +411,38 @@ impl Session {
                 other => other,
             }
         };
-        match self.faults.ack {
+        Ok(match &self.faults.ack {
             AckFault::Normal => Some(msg),
             AckFault::Never => None,
-            AckFault::Fail => Some(failed(msg)),
-            AckFault::Delay(d) => {
+            AckFault::Fail(text) => Some(failed(msg, text)),
+            &AckFault::Delay(d) => {
+                let limits = &self.app.config.limits;
+                if self.delayed_acks.len() >= limits.max_pending_acks {
+                    return Err(format!(
+                        "too many prompts awaiting acks: at most {}",
+                        limits.max_pending_acks
+                    ));
+                }
+                self.hold(held_bytes(&msg))?;
                 self.delayed_acks.spawn(async move {
                     tokio::time::sleep(d).await;
                     msg
                 });
                 None
             }
+        })
+    }
+
+    /// Counts `bytes` more held for the client, within the session's cap.
+    fn hold(&mut self, bytes: usize) -> Result<(), String> {
+        let max = self.app.config.limits.max_session_pending_bytes;
+        if self.held + bytes > max {
+            return Err(format!(
+                "too much pending data for this session: at most {max} bytes"
+            ));
         }
+        self.held += bytes;
+        Ok(())
     }
 
     async fn serve(
@@ -321,6 +468,9 @@ impl Session {
                 r#"{"type":"reference_server_surprise","detail":"unknown message type (fault_junk)"}"#.into(),
             )
             .await;
+        }
+        if self.transport == Transport::Webrtc && self.turn.fault.is_none() {
+            conn.send_turn_config(&self.app, &self.sid, self.turn).await;
         }
         if self.transport == Transport::Ivs {
             let base = format!("http://{}", self.app.http_addr);
@@ -351,6 +501,14 @@ impl Session {
             .faults
             .close_after
             .map(|d| tokio::time::Instant::now() + d);
+        let mut error_at = self
+            .faults
+            .error_after
+            .map(|d| tokio::time::Instant::now() + d);
+        let mut spoof_at = self
+            .faults
+            .spoof_after
+            .map(|d| tokio::time::Instant::now() + d);
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + Duration::from_secs(1),
             Duration::from_secs(1),
@@ -358,14 +516,34 @@ impl Session {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_tick = Instant::now();
         let mut shutdown = self.app.shutdown.clone();
+        let mut keepalive = Keepalive::new(&self.app.config.limits);
+        let duration_limit = self
+            .duration_limit
+            .clone()
+            .map(|(d, text)| (tokio::time::Instant::now() + d, text));
 
+        let mut code = 1000;
         let flow = loop {
+            let turn_due = self.turn_due;
             let flow = tokio::select! {
-                msg = conn.ws.recv() => match msg {
-                    Some(Ok(Message::Text(text))) => self.on_text(conn, text.as_str()).await,
-                    Some(Ok(Message::Close(_))) | None => break "client closed the socket".to_string(),
-                    Some(Err(e)) => break format!("socket error: {e}"),
-                    Some(Ok(_)) => Flow::Continue, // binary, ping, pong
+                msg = conn.ws.recv() => {
+                    keepalive.seen();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => self.on_text(conn, text.as_str()).await,
+                        Some(Ok(Message::Close(_))) | None => break "client closed the socket".to_string(),
+                        Some(Err(e)) => match receive_error(&e) {
+                            (Some(error), label) => Flow::Close(Some(error), label),
+                            (None, _) => break format!("socket error: {e}"),
+                        },
+                        Some(Ok(_)) => Flow::Continue, // binary, ping, pong
+                    }
+                }
+                beat = keepalive.next() => match beat {
+                    Beat::Ping => {
+                        conn.send_message(Message::Ping(Default::default())).await;
+                        Flow::Continue
+                    }
+                    Beat::Idle => Flow::Close(Some(keepalive.idle_reason()), "idle timeout"),
                 },
                 Some((peer, event)) = events.recv() => self.on_peer_event(conn, peer, event).await,
                 scheduled = tick.tick() => {
@@ -376,31 +554,63 @@ impl Session {
                     self.on_tick(conn, elapsed, lateness).await
                 }
                 Some(Ok(ack)) = self.delayed_acks.join_next(), if !self.delayed_acks.is_empty() => {
+                    self.held = self.held.saturating_sub(held_bytes(&ack));
                     conn.send(&ack).await;
                     Flow::Continue
                 }
                 _ = async { tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)).await }, if close_at.is_some() => {
                     Flow::Close(None, "fault_close_after_ms")
                 }
+                _ = async { tokio::time::sleep_until(error_at.unwrap_or_else(tokio::time::Instant::now)).await }, if error_at.is_some() => {
+                    error_at = None;
+                    conn.send(&ServerMessage::Error { error: "injected error".into() }).await;
+                    Flow::Continue
+                }
+                _ = async { tokio::time::sleep_until(spoof_at.unwrap_or_else(tokio::time::Instant::now)).await }, if spoof_at.is_some() => {
+                    spoof_at = None;
+                    conn.send(&ServerMessage::SessionId {
+                        session_id: "spoofed-session".into(),
+                        server_ip: "203.0.113.7".into(),
+                        server_port: 9,
+                    })
+                    .await;
+                    conn.send_text(r#"{"type":"answer","sdp":"v=0 this is not a session description"}"#.into()).await;
+                    conn.send_text(r#"{"type":"offer","sdp":"garbage"}"#.into()).await;
+                    Flow::Continue
+                }
+                _ = async { tokio::time::sleep_until(turn_due.unwrap_or_else(tokio::time::Instant::now)).await }, if turn_due.is_some() => {
+                    self.turn_due = None;
+                    conn.send_turn_config(&self.app, &self.sid, self.turn).await;
+                    Flow::Continue
+                }
+                _ = async { tokio::time::sleep_until(duration_limit.as_ref().map_or_else(tokio::time::Instant::now, |l| l.0)).await }, if duration_limit.is_some() => {
+                    let text = duration_limit.as_ref().map(|l| l.1.clone());
+                    Flow::Close(text, "session duration limit")
+                }
                 _ = crate::until_true(&mut shutdown) => Flow::Close(None, "server shutting down"),
             };
-            if let Flow::Close(error, reason) = flow {
+            if let Flow::Close(error, label) = flow {
+                code = close_code(label);
                 break match error {
                     Some(e) => {
                         conn.send(&ServerMessage::Error { error: e.clone() }).await;
-                        format!("{reason}: {e}")
+                        if e.starts_with(label) {
+                            e
+                        } else {
+                            format!("{label}: {e}")
+                        }
                     }
-                    None => reason.to_string(),
+                    None => label.to_string(),
                 };
             }
-        };
-        let code = if flow.starts_with("server shutting down") || flow.starts_with("fault_close") {
-            1001
-        } else {
-            1000
+            if conn.broken {
+                break "client gone: a send failed or timed out".to_string();
+            }
         };
         let reason: String = flow.chars().take(100).collect();
-        send_close(&mut conn.ws, code, &reason).await;
+        if !conn.broken {
+            send_close(&mut conn.ws, code, &reason).await;
+        }
         flow
     }
 
@@ -474,37 +684,55 @@ impl Session {
                 return Flow::Continue;
             }
             Err(e) => {
-                tracing::warn!(session = %self.sid, "ignoring malformed message: {e}");
+                crate::warn_limited!(session = %self.sid, "ignoring malformed message: {e}");
                 return Flow::Continue;
             }
         };
         match msg {
             ClientMessage::Prompt { prompt, .. } => {
                 let r = check_prompt(&prompt);
+                if r.is_ok() {
+                    self.media.set_prompt(&prompt);
+                }
                 self.log_ack("prompt", &r);
                 let ack = ServerMessage::PromptAck {
                     prompt,
                     success: r.is_ok(),
                     error: r.err(),
                 };
-                if let Some(ack) = self.ack(ack) {
-                    conn.send(&ack).await;
+                match self.ack(ack) {
+                    Ok(Some(ack)) => _ = conn.send(&ack).await,
+                    Ok(None) => {}
+                    Err(e) => return Flow::Close(Some(e), "limit"),
                 }
             }
             ClientMessage::SetImage {
                 image_data, prompt, ..
             } => {
-                let r = check_set_image(
-                    image_data.as_deref(),
-                    prompt.as_ref().and_then(|p| p.as_deref()),
-                );
+                let prompt = prompt.flatten().filter(|p| !p.trim().is_empty());
+                let mut r = check_set_image(image_data.as_deref(), prompt.as_deref());
+                // Transform mode uses the image: it must be a PNG or JPEG.
+                let mut tint = None;
+                if let (Ok(()), Some(data), MediaMode::Transform) =
+                    (&r, image_data, self.media.mode)
+                {
+                    match transform::image_tint(data).await {
+                        Ok(t) => tint = Some(t),
+                        Err(e) => r = Err(e),
+                    }
+                }
+                if r.is_ok() {
+                    self.media.set_image(tint, prompt.as_deref());
+                }
                 self.log_ack("set_image", &r);
                 let ack = ServerMessage::SetImageAck {
                     success: r.is_ok(),
                     error: r.err(),
                 };
-                if let Some(ack) = self.ack(ack) {
-                    conn.send(&ack).await;
+                match self.ack(ack) {
+                    Ok(Some(ack)) => _ = conn.send(&ack).await,
+                    Ok(None) => {}
+                    Err(e) => return Flow::Close(Some(e), "limit"),
                 }
             }
             ClientMessage::Offer { sdp } if self.transport == Transport::Webrtc => {
@@ -512,19 +740,31 @@ impl Session {
             }
             ClientMessage::IceCandidate { candidate } => {
                 if let Some(init) = candidate.filter(|c| !c.candidate.trim().is_empty()) {
+                    let max = self.app.config.limits.max_pending_candidates;
+                    let (count, when) = match self.peer {
+                        Some(_) => (self.peer_candidates, "for one peer connection"),
+                        None => (self.pending_candidates.len(), "before the offer"),
+                    };
+                    if count >= max {
+                        let e = format!("too many ICE candidates {when}: at most {max}");
+                        return Flow::Close(Some(e), "limit");
+                    }
                     match remote_candidate(&init, self.app.config.host) {
                         Some(c) => match self.peer {
-                            Some(peer) => self.app.media.add_candidate(peer, c),
+                            Some(peer) => {
+                                self.peer_candidates += 1;
+                                self.app.media.add_candidate(peer, c);
+                            }
                             None => self.pending_candidates.push(c),
                         },
                         None => tracing::debug!(session = %self.sid, "ignoring unusable candidate"),
                     }
                 }
             }
-            // The server cannot stamp a marker into encoded VP8 frames it only forwards, so a
-            // WebSocket latency probe gets no answer; E2E markers stamped by the client
-            // survive the echo untouched instead.
-            ClientMessage::LatencyProbe { .. } => {}
+            // Transform mode stamps `seq` into the next output frame. The echo forwards
+            // encoded frames and cannot stamp: there E2E markers stamped by the client
+            // survive untouched instead.
+            ClientMessage::LatencyProbe { seq, .. } => self.media.queue_probe(seq),
             ClientMessage::E2eLatencyReport {
                 avg_latency_ms,
                 delivery_rate,
@@ -562,13 +802,17 @@ impl Session {
                     })
                     .await;
                 }
+                self.peer_candidates = self.pending_candidates.len();
                 for c in self.pending_candidates.drain(..) {
                     self.app.media.add_candidate(peer, c);
+                }
+                if let Some(TurnFault::Delay(d)) = self.turn.fault.take() {
+                    self.turn_due = Some(tokio::time::Instant::now() + d);
                 }
                 tracing::info!(session = %self.sid, "answered offer");
             }
             Err(e) => {
-                tracing::warn!(session = %self.sid, "offer failed: {e}");
+                crate::warn_limited!(session = %self.sid, "offer failed: {e}");
                 conn.send(&ServerMessage::Error { error: e }).await;
             }
         }
@@ -582,28 +826,51 @@ pub async fn run_viewer(
     app: Arc<AppState>,
     sid: String,
     query: HashMap<String, String>,
+    origin: Option<String>,
 ) {
-    let mut conn = Conn { ws };
-    if !app.config.accepts_key(query_key(&query)) {
-        tracing::info!("viewer refused: invalid api key");
-        return conn.refuse(INVALID_API_KEY).await;
+    let mut conn = Conn::new(ws, &app);
+    if let Err(e) = authorize(&app, &query, origin.as_deref()) {
+        tracing::info!("viewer refused: {e}");
+        return conn.refuse(&e).await;
     }
+    let mut turn = match TurnParams::from_query(&query, app.config.turn.is_some()) {
+        Ok(t) => t,
+        Err(e) => return conn.refuse(&e).await,
+    };
     let Some(mut ended) = app.sessions_lock().get(&sid).map(|e| e.ended.subscribe()) else {
         tracing::info!(session = %sid, "viewer refused: unknown session");
         return conn.refuse("invalid session: unknown session id").await;
     };
     tracing::info!(session = %sid, "viewer open");
+    if turn.fault.is_none() {
+        conn.send_turn_config(&app, &sid, turn).await;
+    }
+    let limits = &app.config.limits;
+    let mut keepalive = Keepalive::new(limits);
+    let mut turn_due: Option<tokio::time::Instant> = None;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut peer: Option<PeerId> = None;
+    let mut candidates = 0;
     let mut pending: Vec<Candidate> = Vec::new();
     let mut shutdown = app.shutdown.clone();
-    let reason = loop {
+    let (reason, code) = loop {
+        if conn.broken {
+            break ("client gone: a send failed or timed out".to_string(), 1000);
+        }
+        let due = turn_due;
         tokio::select! {
             msg = conn.ws.recv() => {
+                keepalive.seen();
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None => break "client closed the socket".to_string(),
-                    Some(Err(e)) => break format!("socket error: {e}"),
+                    Some(Ok(Message::Close(_))) | None => break ("client closed the socket".to_string(), 1000),
+                    Some(Err(e)) => match receive_error(&e) {
+                        (Some(error), label) => {
+                            conn.send(&ServerMessage::Error { error: error.clone() }).await;
+                            break (error, close_code(label));
+                        }
+                        (None, _) => break (format!("socket error: {e}"), 1000),
+                    },
                     Some(Ok(_)) => continue,
                 };
                 match parse_client_message(text.as_str()) {
@@ -629,51 +896,81 @@ pub async fn run_viewer(
                                 if let Some(c) = answer.candidate {
                                     conn.send(&ServerMessage::IceCandidate { candidate: Some(c) }).await;
                                 }
+                                candidates = pending.len();
                                 for c in pending.drain(..) {
                                     app.media.add_candidate(id, c);
                                 }
+                                if let Some(TurnFault::Delay(d)) = turn.fault.take() {
+                                    turn_due = Some(tokio::time::Instant::now() + d);
+                                }
                             }
                             Err(e) => {
+                                crate::warn_limited!(session = %sid, "viewer offer failed: {e}");
                                 conn.send(&ServerMessage::Error { error: e }).await;
                             }
                         }
                     }
                     Ok(Incoming::Message(ClientMessage::IceCandidate { candidate: Some(init) })) => {
+                        let count = if peer.is_some() { candidates } else { pending.len() };
+                        if count >= limits.max_pending_candidates {
+                            let error = format!(
+                                "too many ICE candidates: at most {}",
+                                limits.max_pending_candidates
+                            );
+                            conn.send(&ServerMessage::Error { error: error.clone() }).await;
+                            break (format!("limit: {error}"), wsguard::CLOSE_POLICY);
+                        }
                         if let Some(c) = remote_candidate(&init, app.config.host) {
                             match peer {
-                                Some(p) => app.media.add_candidate(p, c),
+                                Some(p) => {
+                                    candidates += 1;
+                                    app.media.add_candidate(p, c);
+                                }
                                 None => pending.push(c),
                             }
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(session = %sid, "viewer: ignoring malformed message: {e}"),
+                    Err(e) => crate::warn_limited!(session = %sid, "viewer: ignoring malformed message: {e}"),
                 }
+            }
+            beat = keepalive.next() => match beat {
+                Beat::Ping => _ = conn.send_message(Message::Ping(Default::default())).await,
+                Beat::Idle => {
+                    let error = keepalive.idle_reason();
+                    conn.send(&ServerMessage::Error { error: error.clone() }).await;
+                    break (error, close_code("idle timeout"));
+                }
+            },
+            _ = async { tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)).await }, if due.is_some() => {
+                turn_due = None;
+                conn.send_turn_config(&app, &sid, turn).await;
             }
             Some((p, event)) = events.recv() => {
                 if Some(p) == peer {
                     tracing::info!(session = %sid, "viewer peer {event:?}");
                 }
             }
-            _ = crate::until_true(&mut ended) => break "session ended".to_string(),
-            _ = crate::until_true(&mut shutdown) => break "server shutting down".to_string(),
+            _ = crate::until_true(&mut ended) => break ("session ended".to_string(), 1000),
+            _ = crate::until_true(&mut shutdown) => break ("server shutting down".to_string(), 1001),
         }
     };
     tracing::info!(session = %sid, "viewer closed: {reason}");
     if let Some(p) = peer {
         app.media.close(p);
     }
-    conn.close(1000, &reason).await;
+    let reason: String = reason.chars().take(100).collect();
+    conn.close(code, &reason).await;
 }
 
-/// Sends a close frame (errors ignored: the peer may be gone already).
+/// Sends a close frame (errors ignored: the peer may be gone already; a peer that does not
+/// read is given up on after [`crate::limits::SEND_TIMEOUT`]).
 pub(crate) async fn send_close(ws: &mut WebSocket, code: u16, reason: &str) {
-    let _ = ws
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    wsguard::send(ws, close, crate::limits::SEND_TIMEOUT).await;
 }
 
 #[cfg(test)]

@@ -406,7 +406,7 @@ impl Participant {
                                 socket.send(&e).await;
                             }
                         }
-                        Err(e) => tracing::warn!(stage = %self.stage_id, "ignoring malformed stage message: {e}"),
+                        Err(e) => crate::warn_limited!(stage = %self.stage_id, "ignoring malformed stage message: {e}"),
                     }
                 }
                 notice = notices.recv() => match notice {

@@ -351,7 +351,7 @@ async fn fault_junk_sends_malformed_and_unknown_frames_after_session_id() {
         serde_json::from_str(&next_text(&mut ws).await.unwrap()).unwrap();
     let ty = unknown["type"].as_str().unwrap();
     assert!(
-        !realtime_video_sdk::core::protocol::ServerMessage::TYPES.contains(&ty),
+        !<realtime_video_sdk::core::protocol::ServerMessage as realtime_video_sdk::core::protocol::Message>::TYPES.contains(&ty),
         "{ty}"
     );
     // The session goes on normally.
@@ -590,8 +590,7 @@ async fn stop_closes_open_sessions() {
 
 #[test]
 fn binary_help_and_clean_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let exe = env!("CARGO_BIN_EXE_realtime-reference-server");
 
     let out = Command::new(exe).arg("--help").output().unwrap();
@@ -606,6 +605,9 @@ fn binary_help_and_clean_sigterm() {
         "--vendor",
         "--csp",
         "--no-csp",
+        "--turn-urls",
+        "--turn-secret",
+        "--limit",
         "--help",
     ] {
         assert!(help.contains(flag), "{flag} in {help}");
@@ -613,19 +615,8 @@ fn binary_help_and_clean_sigterm() {
     let out = Command::new(exe).arg("--nope").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
-    let mut child = Command::new(exe)
-        .args(["--port", "0", "--api-keys", "secret-key-123"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening on"))
-        .expect("listening line");
+    let (mut child, lines, listening) =
+        spawn_server_process(&["--port", "0", "--api-keys", "secret-key-123"]);
     assert!(listening.contains("http://127.0.0.1:"), "{listening}");
     assert!(
         !listening.contains("secret-key-123"),
@@ -647,12 +638,17 @@ fn binary_help_and_clean_sigterm() {
 #[tokio::test]
 async fn telemetry_batches_are_kept_per_session() {
     let srv = server().await;
-    let batch = serde_json::json!({
-        "sessionId": "sess_t1", "timestamp": 1.0, "sdkVersion": "0.1.0", "model": "mirage",
-        "tags": {"session_id": "sess_t1", "sdk_version": "0.1.0", "model": "mirage", "integration": null, "transport": "webrtc"},
-        "stats": [{"timestamp": 1.0}], "diagnostics": [],
-    })
-    .to_string();
+    let mut ws = connect(srv.http_addr, "/v1/stream?api_key=k&model=mirage").await;
+    let sid = expect_session_id(&mut ws).await;
+    let batch_for = |sid: &str| {
+        serde_json::json!({
+            "sessionId": sid, "timestamp": 1.0, "sdkVersion": "0.1.0", "model": "mirage",
+            "tags": {"session_id": sid, "sdk_version": "0.1.0", "model": "mirage", "integration": null, "transport": "webrtc"},
+            "stats": [{"timestamp": 1.0}], "diagnostics": [],
+        })
+        .to_string()
+    };
+    let batch = batch_for(&sid);
     let json = ("content-type", "application/json");
     let (status, _) = http_request(srv.http_addr, "POST", "/v1/telemetry", &[json], &batch).await;
     assert_eq!(status, 401, "the API key is required");
@@ -670,18 +666,45 @@ async fn telemetry_batches_are_kept_per_session() {
     let (status, body) =
         http_request(srv.http_addr, "POST", "/v1/telemetry", &[json, key], &batch).await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = http_get(srv.http_addr, "/v1/telemetry/sess_t1", &[key]).await;
+    let path = format!("/v1/telemetry/{sid}");
+    let (status, body) = http_get(srv.http_addr, &path, &[key]).await;
     assert_eq!(status, 200);
     let got: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(got.as_array().map(Vec::len), Some(1), "{body}");
     assert_eq!(got[0]["tags"]["transport"], "webrtc");
-    assert_eq!(
-        http_get(srv.http_addr, "/v1/telemetry/sess_t1", &[])
-            .await
-            .0,
-        401
-    );
+    assert_eq!(http_get(srv.http_addr, &path, &[]).await.0, 401);
+    // Only sessions of the key: not a made-up id, not another key's session.
+    let (status, body) = http_request(
+        srv.http_addr,
+        "POST",
+        "/v1/telemetry",
+        &[json, key],
+        &batch_for("sess_made_up"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("unknown session"), "{body}");
+    let other = ("x-api-key", "another-key");
+    let (status, _) = http_request(
+        srv.http_addr,
+        "POST",
+        "/v1/telemetry",
+        &[json, other],
+        &batch,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(http_get(srv.http_addr, &path, &[other]).await.1, "[]");
     let (_, body) = http_get(srv.http_addr, "/v1/telemetry/sess_other", &[key]).await;
     assert_eq!(body, "[]");
+    // A session that just ended may still send its final batch.
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) =
+        http_request(srv.http_addr, "POST", "/v1/telemetry", &[json, key], &batch).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = http_get(srv.http_addr, &path, &[key]).await;
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.as_array().map(Vec::len), Some(2), "{body}");
     srv.stop().await;
 }

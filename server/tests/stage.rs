@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::rtc::{collect, vp8_frame, Client, Received};
+use common::rtc::{
+    collect, server_participant, stage_negotiate, stage_publish, stage_publish_and_watch,
+    vp8_frame, Client, Received,
+};
 use common::*;
 use realtime_reference_server::stage::participant_token;
 use serde_json::{json, Value};
@@ -314,45 +317,18 @@ async fn fault_stage_error_after_ms_tears_the_stage_down() {
     srv.stop().await;
 }
 
-/// Negotiates a publish or a subscription on a stage socket; returns the answer.
-async fn stage_negotiate(ws: &mut Ws, client: &mut Client, msg: Value) -> Value {
-    let target = msg
-        .get("participant_id")
-        .and_then(Value::as_str)
-        .unwrap_or("publish")
-        .to_string();
-    send(ws, msg).await;
-    let answer = expect_type(ws, "answer").await;
-    assert_eq!(answer["target"], target.as_str());
-    client.accept(answer["sdp"].as_str().unwrap());
-    expect_type(ws, "candidate").await;
-    answer
-}
-
 #[tokio::test]
 async fn media_through_the_stage_reaches_the_client_and_viewers_unchanged() {
     let srv = server().await;
     let mut ivs = ivs_session(srv.http_addr, "").await;
     let mut stage = stage_join(srv.http_addr, &ivs.stage_id, &ivs.client_token).await;
     let joined = expect_joined(&mut stage).await;
-    let server_participant = joined["participants"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server_participant = server_participant(&joined);
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
     let messages = collect(ivs.ws);
 
     // The client publishes (sendonly) and subscribes to the server participant (recvonly).
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
-    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
-    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
-    stage_negotiate(&mut stage, &mut own, sub).await;
+    let (mut publisher, mut own) = stage_publish_and_watch(&mut stage, &server_participant).await;
 
     // Two viewers with viewer tokens.
     let mut viewers = Vec::new();
@@ -447,13 +423,7 @@ async fn no_server_streams_means_no_output_in_the_metrics() {
     expect_joined(&mut stage).await;
     send(&mut ivs.ws, json!({"type": "ivs_joined"})).await;
     let messages = collect(ivs.ws);
-    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
-    stage_negotiate(
-        &mut stage,
-        &mut publisher,
-        json!({"type": "publish", "sdp": offer}),
-    )
-    .await;
+    let mut publisher = stage_publish(&mut stage).await;
     let (sent, got) = (Mutex::new(Vec::new()), Mutex::new(Received::default()));
     publisher
         .run(Duration::from_millis(2500), true, &sent, &got)

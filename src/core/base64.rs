@@ -36,18 +36,15 @@ fn value(c: u8) -> Option<u32> {
     } as u32)
 }
 
-/// Decodes standard or URL-safe base64; padding optional; ASCII whitespace ignored.
-/// Returns `None` for any other character, misplaced padding or an impossible length.
+/// Decodes standard or URL-safe base64; padding optional (all of it, some of it or none);
+/// ASCII whitespace ignored. Returns `None` for any other character, padding that is not at
+/// the end or longer than the last group needs, or an impossible length.
 pub fn decode(input: &str) -> Option<Vec<u8>> {
     let bytes: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let data_len = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());
-    let pad = bytes.len() - data_len;
-    if pad > 2 || bytes[data_len..].iter().any(|&b| b != b'=') || (pad > 0 && bytes.len() % 4 != 0)
-    {
-        return None;
-    }
-    let data = &bytes[..data_len];
-    if data.len() % 4 == 1 {
+    let (data, padding) = bytes.split_at(data_len);
+    let needed = (4 - data.len() % 4) % 4;
+    if data.len() % 4 == 1 || padding.len() > needed || padding.iter().any(|&b| b != b'=') {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() * 3 / 4);
@@ -91,10 +88,16 @@ mod tests {
         assert_eq!(decode("Zg").as_deref(), Some(&b"f"[..]));
         assert_eq!(decode("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
         assert_eq!(decode("Zm9v\nYmFy").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(decode("Zg=").as_deref(), Some(&b"f"[..]));
+        assert_eq!(decode("--=").as_deref(), Some(&[0xfb][..]));
         assert_eq!(decode("Z"), None);
+        assert_eq!(decode("Z="), None);
         assert_eq!(decode("Zm9v!"), None);
         assert_eq!(decode("Zg=a"), None);
         assert_eq!(decode("Zg==="), None);
+        assert_eq!(decode("Zm9v="), None);
+        assert_eq!(decode("Zm8=="), None);
+        assert_eq!(decode("="), None);
     }
 
     proptest! {

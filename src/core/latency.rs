@@ -18,8 +18,7 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
-
+use super::json::{Json, Obj};
 use super::marker::MarkerRead;
 use super::protocol::ClientMessage;
 
@@ -96,14 +95,10 @@ impl LatencyConfig {
     }
 }
 
-/// What became of one probe (or one marker read). Serialized for JS as
-/// `{kind: "received", seq, latencyMs, outOfOrder}`, `{kind: "lost", seq}` or
-/// `{kind: "corrupted"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+/// What became of one probe (or one marker read).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProbeOutcome {
     /// A pending probe was read back.
-    #[serde(rename_all = "camelCase")]
     Received {
         /// Its sequence number.
         seq: u16,
@@ -122,8 +117,7 @@ pub enum ProbeOutcome {
 }
 
 /// Counts since the tracker was created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencyTotals {
     /// Probes started.
     pub sent: u64,
@@ -138,10 +132,9 @@ pub struct LatencyTotals {
 }
 
 /// Figures for one report period (since the previous [`LatencyTracker::take_report`]),
-/// plus the running totals. Serialized in camelCase as a JS event payload;
-/// [`LatencyReport::to_message`] gives the `e2e_latency_report` wire message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// plus the running totals. [`LatencyReport::to_json`] gives the `pixelLatencyReport`
+/// payload, [`LatencyReport::to_message`] the `e2e_latency_report` wire message.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LatencyReport {
     /// Start of the period, ms.
     pub period_start_ms: f64,
@@ -176,7 +169,72 @@ pub struct LatencyReport {
     pub totals: LatencyTotals,
 }
 
+impl LatencyTotals {
+    /// `{sent, received, lost, corrupted, outOfOrder, deliveryRate}`: cumulative counts,
+    /// `deliveryRate = received ÷ sent` (0 when nothing was sent; pending probes count in
+    /// the denominator).
+    pub fn to_json(&self) -> Obj {
+        let rate = if self.sent == 0 {
+            0.0
+        } else {
+            self.received as f64 / self.sent as f64
+        };
+        Obj::new()
+            .set("sent", self.sent)
+            .set("received", self.received)
+            .set("lost", self.lost)
+            .set("corrupted", self.corrupted)
+            .set("outOfOrder", self.out_of_order)
+            .set("deliveryRate", rate)
+    }
+}
+
+/// The latency measurement mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyMode {
+    /// The client stamps its camera frames; the server carries the marker to the output.
+    E2e,
+    /// The client sends `latency_probe`; the server stamps the output.
+    WsProbe,
+}
+
+impl LatencyMode {
+    /// `"e2e"` or `"wsProbe"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatencyMode::E2e => "e2e",
+            LatencyMode::WsProbe => "wsProbe",
+        }
+    }
+}
+
 impl LatencyReport {
+    /// The `pixelLatencyReport` payload: the cumulative counts with `timestamp` (wall ms)
+    /// and `pending`, plus `mode`, `totals` and this `period`'s figures.
+    pub fn to_json(&self, mode: LatencyMode, wall_ms: f64) -> Json {
+        let period = Obj::new()
+            .set("startMs", self.period_start_ms)
+            .set("endMs", self.period_end_ms)
+            .set("avgLatencyMs", self.avg_latency_ms)
+            .set("minLatencyMs", self.min_latency_ms)
+            .set("medianLatencyMs", self.median_latency_ms)
+            .set("p95LatencyMs", self.p95_latency_ms)
+            .set("maxLatencyMs", self.max_latency_ms)
+            .set("deliveryRate", self.delivery_rate)
+            .set("received", self.received)
+            .set("lost", self.lost)
+            .set("corrupted", self.corrupted)
+            .set("outOfOrder", self.out_of_order);
+        self.totals
+            .to_json()
+            .set("timestamp", wall_ms)
+            .set("pending", self.pending)
+            .set("mode", mode.as_str())
+            .set("totals", self.totals.to_json())
+            .set("period", period)
+            .build()
+    }
+
     /// The `e2e_latency_report` message with this period's figures.
     pub fn to_message(&self) -> ClientMessage {
         ClientMessage::E2eLatencyReport {
@@ -191,8 +249,7 @@ impl LatencyReport {
 
 /// Kind of a [`ProbeEvent`]: what became of one probe, with out-of-order arrivals told
 /// apart from in-order ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeEventKind {
     /// Read back in order.
     Received,
@@ -204,10 +261,8 @@ pub enum ProbeEventKind {
     Corrupted,
 }
 
-/// The `pixelLatencyEvent` payload: one outcome, `{kind, seq, latencyMs, timestamp}` with
-/// `seq` `null` for a corrupted read and `latencyMs` `null` unless the probe was read back.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One outcome, for the `pixelLatencyEvent` payload ([`ProbeEvent::to_json`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeEvent {
     /// What happened.
     pub kind: ProbeEventKind,
@@ -220,6 +275,28 @@ pub struct ProbeEvent {
 }
 
 impl ProbeEvent {
+    /// The `pixelLatencyEvent` payload: `{status, seq, e2eLatencyMs, timestamp}` with
+    /// `status` `"ok"`, `"ok_reordered"`, `"corrupted"` (`seq` and latency `null`) or `"lost"`
+    /// (latency `null`, plus `timeoutMs`); `timestamp` is the wall-clock ms given.
+    pub fn to_json(&self, wall_ms: f64, timeout_ms: f64) -> Json {
+        let status = match self.kind {
+            ProbeEventKind::Received => "ok",
+            ProbeEventKind::OutOfOrder => "ok_reordered",
+            ProbeEventKind::Corrupted => "corrupted",
+            ProbeEventKind::Lost => "lost",
+        };
+        Obj::new()
+            .set("status", status)
+            .set("seq", self.seq)
+            .set("e2eLatencyMs", self.latency_ms)
+            .set("timestamp", wall_ms)
+            .opt(
+                "timeoutMs",
+                (self.kind == ProbeEventKind::Lost).then_some(timeout_ms),
+            )
+            .build()
+    }
+
     /// The event of `outcome`, observed at `now_ms`.
     pub fn from_outcome(outcome: ProbeOutcome, now_ms: f64) -> Self {
         let (kind, seq, latency_ms) = match outcome {
@@ -246,20 +323,20 @@ impl ProbeEvent {
 }
 
 /// The composite latency estimate (`compositeLatency` payload): client STUN round trip +
-/// the server's round trip to the client + its pipeline latency. An unknown client RTT
-/// counts as 0 (`shared/PROTOCOL.md`); unknown server figures are `null` and count as 0 in
-/// the total.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// the server's round trip to the client + its pipeline latency. Unknown parts count as 0
+/// and are listed in `unavailable` (`shared/PROTOCOL.md`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompositeLatency {
-    /// Sum of the three parts, ms.
-    pub total_ms: f64,
-    /// Client-side round-trip time of the selected candidate pair, ms (0 when unknown).
-    pub client_rtt_ms: f64,
+    /// Client-side round-trip time of the selected candidate pair, ms.
+    pub client_proxy_rtt_ms: f64,
     /// Server-measured round-trip time (`rtt_ms` of `metrics_report`), ms.
-    pub server_rtt_ms: Option<f64>,
+    pub server_proxy_rtt_ms: f64,
     /// Server pipeline latency (`pipeline_latency_ms` of `metrics_report`), ms.
-    pub pipeline_latency_ms: Option<f64>,
+    pub pipeline_latency_ms: f64,
+    /// Sum of the three parts, ms.
+    pub composite_e2e_ms: f64,
+    /// The parts that were unknown (and counted as 0).
+    pub unavailable: Vec<&'static str>,
 }
 
 impl CompositeLatency {
@@ -269,18 +346,40 @@ impl CompositeLatency {
         server_rtt_ms: Option<f64>,
         pipeline_latency_ms: Option<f64>,
     ) -> Self {
-        let known = |v: Option<f64>| v.filter(|x| x.is_finite() && *x >= 0.0);
-        let client_rtt_ms = known(client_rtt_ms).unwrap_or(0.0);
-        let server_rtt_ms = known(server_rtt_ms);
-        let pipeline_latency_ms = known(pipeline_latency_ms);
+        let mut unavailable = Vec::new();
+        let mut known = |v: Option<f64>, name: &'static str| {
+            v.filter(|x| x.is_finite() && *x >= 0.0).unwrap_or_else(|| {
+                unavailable.push(name);
+                0.0
+            })
+        };
+        let client = known(client_rtt_ms, "clientProxyRttMs");
+        let server = known(server_rtt_ms, "serverProxyRttMs");
+        let pipeline = known(pipeline_latency_ms, "pipelineLatencyMs");
         CompositeLatency {
-            total_ms: client_rtt_ms
-                + server_rtt_ms.unwrap_or(0.0)
-                + pipeline_latency_ms.unwrap_or(0.0),
-            client_rtt_ms,
-            server_rtt_ms,
-            pipeline_latency_ms,
+            client_proxy_rtt_ms: client,
+            server_proxy_rtt_ms: server,
+            pipeline_latency_ms: pipeline,
+            composite_e2e_ms: client + server + pipeline,
+            unavailable,
         }
+    }
+
+    /// `{clientProxyRttMs, serverProxyRttMs, pipelineLatencyMs, compositeE2eMs, unavailable}`.
+    pub fn to_json(&self) -> Json {
+        Obj::new()
+            .set("clientProxyRttMs", self.client_proxy_rtt_ms)
+            .set("serverProxyRttMs", self.server_proxy_rtt_ms)
+            .set("pipelineLatencyMs", self.pipeline_latency_ms)
+            .set("compositeE2eMs", self.composite_e2e_ms)
+            .set(
+                "unavailable",
+                self.unavailable
+                    .iter()
+                    .map(|n| Json::from(*n))
+                    .collect::<Vec<_>>(),
+            )
+            .build()
     }
 }
 
@@ -327,7 +426,7 @@ impl LatencyTracker {
     pub fn new(config: LatencyConfig, now_ms: f64) -> Self {
         LatencyTracker {
             config: config.sanitized(),
-            next_seq: 0,
+            next_seq: 1,
             last_probe_ms: None,
             pending: VecDeque::new(),
             evicted: VecDeque::new(),
@@ -348,12 +447,13 @@ impl LatencyTracker {
         self.pending.len()
     }
 
-    /// Forgets every probe in flight without counting it lost, and returns how many there
-    /// were. For probes that could not have been read: stamped while no transport carried
-    /// them, or while nobody was reading the output (before reading starts, while
+    /// Forgets every probe in flight without counting it lost or sent, and returns how many
+    /// there were. For probes that could not have been read: stamped while no transport
+    /// carried them, or while nobody was reading the output (before reading starts, while
     /// reconnecting). A later read of a forgotten probe is ignored like an unknown one.
     pub fn clear_pending(&mut self) -> usize {
         let n = self.pending.len();
+        self.totals.sent = self.totals.sent.saturating_sub(n as u64);
         self.pending.clear();
         self.evicted.clear();
         n
@@ -376,8 +476,8 @@ impl LatencyTracker {
         }
     }
 
-    /// Starts a probe at `now_ms`: allocates the next sequence number (wrapping after
-    /// 0xFFFF) and remembers the send time. If that makes more probes pending than
+    /// Starts a probe at `now_ms`: allocates the next sequence number (from 1, wrapping
+    /// after 0xFFFF) and remembers the send time. If that makes more probes pending than
     /// [`LatencyConfig::max_pending`], the oldest one is lost at once (counted now,
     /// reported by the next [`LatencyTracker::expire`]).
     pub fn start_probe(&mut self, now_ms: f64) -> u16 {
@@ -555,7 +655,7 @@ impl LatencyTracker {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::core::json::write;
 
     fn tracker() -> LatencyTracker {
         LatencyTracker::new(LatencyConfig::default(), 0.0)
@@ -573,11 +673,11 @@ mod tests {
     fn latency_is_read_time_minus_send_time() {
         let mut t = tracker();
         let seq = t.start_probe(1000.0);
-        assert_eq!(seq, 0);
+        assert_eq!(seq, 1);
         assert_eq!(t.pending_count(), 1);
         assert_eq!(
             t.on_read(MarkerRead::Seq(seq), 1180.5),
-            received(0, 180.5, false)
+            received(1, 180.5, false)
         );
         assert_eq!(t.pending_count(), 0);
         let r = t.take_report(5000.0);
@@ -593,7 +693,7 @@ mod tests {
         assert!(!t.should_probe(100.0));
         assert!(!t.should_probe(2099.9));
         assert!(t.should_probe(2100.0), "due exactly one interval later");
-        assert_eq!(t.start_probe(2100.0), 1);
+        assert_eq!(t.start_probe(2100.0), 2);
         assert!(!t.should_probe(4000.0));
     }
 
@@ -602,7 +702,7 @@ mod tests {
         let mut t = LatencyTracker::new(LatencyConfig::with_probe_interval(0.0), 0.0);
         for (i, now) in [0.0, 0.0, 16.7, 33.3, 50.0].into_iter().enumerate() {
             assert!(t.should_probe(now));
-            assert_eq!(t.start_probe(now), i as u16);
+            assert_eq!(t.start_probe(now), i as u16 + 1);
         }
     }
 
@@ -893,19 +993,19 @@ mod tests {
         assert_eq!(
             t.expire(10_000.0),
             vec![
-                ProbeOutcome::Lost { seq: 0 },
                 ProbeOutcome::Lost { seq: 1 },
-                ProbeOutcome::Lost { seq: 2 }
+                ProbeOutcome::Lost { seq: 2 },
+                ProbeOutcome::Lost { seq: 3 }
             ]
         );
         assert!(t.expire(10_000.0).is_empty());
         assert_eq!(
-            t.on_read(MarkerRead::Seq(0), 10_000.0),
+            t.on_read(MarkerRead::Seq(1), 10_000.0),
             None,
             "evicted, no longer pending"
         );
         assert!(
-            t.on_read(MarkerRead::Seq(3), 10_000.0).is_some(),
+            t.on_read(MarkerRead::Seq(4), 10_000.0).is_some(),
             "the oldest survivor"
         );
         let r = t.take_report(10_000.0);
@@ -928,7 +1028,7 @@ mod tests {
         assert_eq!(t.totals().lost, 8);
         assert_eq!(
             t.expire(1.0),
-            vec![ProbeOutcome::Lost { seq: 6 }, ProbeOutcome::Lost { seq: 7 }]
+            vec![ProbeOutcome::Lost { seq: 7 }, ProbeOutcome::Lost { seq: 8 }]
         );
     }
 
@@ -950,37 +1050,23 @@ mod tests {
     }
 
     #[test]
-    fn serialized_shapes() {
-        let v = serde_json::to_value(ProbeOutcome::Received {
-            seq: 7,
-            latency_ms: 12.5,
-            out_of_order: true,
-        })
-        .unwrap();
-        assert_eq!(
-            v,
-            json!({"kind": "received", "seq": 7, "latencyMs": 12.5, "outOfOrder": true})
-        );
-        let v = serde_json::to_value(ProbeOutcome::Lost { seq: 9 }).unwrap();
-        assert_eq!(v, json!({"kind": "lost", "seq": 9}));
-        let v = serde_json::to_value(ProbeOutcome::Corrupted).unwrap();
-        assert_eq!(v, json!({"kind": "corrupted"}));
-
+    fn report_payload_has_the_reference_counts_and_the_period() {
         let mut t = tracker();
         let s = t.start_probe(0.0);
+        assert_eq!(s, 1, "sequence numbers start at 1");
         t.on_read(MarkerRead::Seq(s), 100.0);
+        t.start_probe(200.0);
         let r = t.take_report(5000.0);
-        let v = serde_json::to_value(&r).unwrap();
         assert_eq!(
-            v,
-            json!({
-                "periodStartMs": 0.0, "periodEndMs": 5000.0,
-                "avgLatencyMs": 100.0, "minLatencyMs": 100.0, "medianLatencyMs": 100.0,
-                "p95LatencyMs": 100.0, "maxLatencyMs": 100.0,
-                "deliveryRate": 1.0, "received": 1, "lost": 0, "corrupted": 0, "outOfOrder": 0,
-                "pending": 0,
-                "totals": {"sent": 1, "received": 1, "lost": 0, "corrupted": 0, "outOfOrder": 0}
-            })
+            write(&r.to_json(LatencyMode::E2e, 1.7e12)),
+            concat!(
+                r#"{"sent":2,"received":1,"lost":0,"corrupted":0,"outOfOrder":0,"deliveryRate":0.5,"#,
+                r#""timestamp":1700000000000,"pending":1,"mode":"e2e","#,
+                r#""totals":{"sent":2,"received":1,"lost":0,"corrupted":0,"outOfOrder":0,"deliveryRate":0.5},"#,
+                r#""period":{"startMs":0,"endMs":5000,"avgLatencyMs":100,"minLatencyMs":100,"#,
+                r#""medianLatencyMs":100,"p95LatencyMs":100,"maxLatencyMs":100,"deliveryRate":1,"#,
+                r#""received":1,"lost":0,"corrupted":0,"outOfOrder":0}}"#
+            )
         );
         assert_eq!(
             r.to_message(),
@@ -991,6 +1077,12 @@ mod tests {
                 corrupted: 0,
                 out_of_order: 0
             }
+        );
+        let empty = LatencyTotals::default().to_json().build();
+        assert_eq!(
+            empty.num("deliveryRate"),
+            Some(0.0),
+            "0 when nothing was sent"
         );
     }
 
@@ -1022,7 +1114,9 @@ mod tests {
             t.start_probe(1.0);
         }
         assert_eq!(t.totals().lost, 2, "two pushed out by the bound");
+        assert_eq!(t.totals().sent, 4);
         assert_eq!(t.clear_pending(), 2);
+        assert_eq!(t.totals().sent, 2, "forgotten probes do not count as sent");
         assert_eq!(t.pending_count(), 0);
         assert!(
             t.expire(120_000.0).is_empty(),
@@ -1043,56 +1137,45 @@ mod tests {
 
     #[test]
     fn probe_event_shapes() {
-        let ev = |o| serde_json::to_value(ProbeEvent::from_outcome(o, 42.0)).unwrap();
+        let ev = |o| write(&ProbeEvent::from_outcome(o, 42.0).to_json(1000.0, 60_000.0));
         assert_eq!(
             ev(ProbeOutcome::Received {
                 seq: 3,
                 latency_ms: 80.0,
                 out_of_order: false
             }),
-            json!({"kind": "received", "seq": 3, "latencyMs": 80.0, "timestamp": 42.0})
+            r#"{"status":"ok","seq":3,"e2eLatencyMs":80,"timestamp":1000}"#
         );
         assert_eq!(
             ev(ProbeOutcome::Received {
                 seq: 2,
-                latency_ms: 90.0,
+                latency_ms: 90.5,
                 out_of_order: true
             }),
-            json!({"kind": "outOfOrder", "seq": 2, "latencyMs": 90.0, "timestamp": 42.0})
+            r#"{"status":"ok_reordered","seq":2,"e2eLatencyMs":90.5,"timestamp":1000}"#
         );
         assert_eq!(
             ev(ProbeOutcome::Lost { seq: 7 }),
-            json!({"kind": "lost", "seq": 7, "latencyMs": null, "timestamp": 42.0})
+            r#"{"status":"lost","seq":7,"e2eLatencyMs":null,"timestamp":1000,"timeoutMs":60000}"#
         );
         assert_eq!(
             ev(ProbeOutcome::Corrupted),
-            json!({"kind": "corrupted", "seq": null, "latencyMs": null, "timestamp": 42.0})
+            r#"{"status":"corrupted","seq":null,"e2eLatencyMs":null,"timestamp":1000}"#
         );
     }
 
     #[test]
     fn composite_latency_sums_known_parts() {
         let c = CompositeLatency::new(Some(12.0), Some(20.0), Some(35.5));
-        assert_eq!(c.total_ms, 67.5);
         assert_eq!(
-            serde_json::to_value(c).unwrap(),
-            json!({"totalMs": 67.5, "clientRttMs": 12.0, "serverRttMs": 20.0, "pipelineLatencyMs": 35.5})
+            write(&c.to_json()),
+            r#"{"clientProxyRttMs":12,"serverProxyRttMs":20,"pipelineLatencyMs":35.5,"compositeE2eMs":67.5,"unavailable":[]}"#
         );
         let c = CompositeLatency::new(None, Some(20.0), None);
-        assert_eq!(
-            (c.total_ms, c.client_rtt_ms, c.pipeline_latency_ms),
-            (20.0, 0.0, None),
-            "unknown client RTT counts 0"
-        );
+        assert_eq!((c.composite_e2e_ms, c.client_proxy_rtt_ms), (20.0, 0.0));
+        assert_eq!(c.unavailable, ["clientProxyRttMs", "pipelineLatencyMs"]);
         let c = CompositeLatency::new(Some(f64::NAN), Some(-1.0), Some(f64::INFINITY));
-        assert_eq!(
-            c,
-            CompositeLatency {
-                total_ms: 0.0,
-                client_rtt_ms: 0.0,
-                server_rtt_ms: None,
-                pipeline_latency_ms: None
-            }
-        );
+        assert_eq!(c.composite_e2e_ms, 0.0);
+        assert_eq!(c.unavailable.len(), 3);
     }
 }

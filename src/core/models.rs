@@ -1,11 +1,10 @@
-//! The realtime model registry.
+//! The realtime model registry (`shared/API.md` §1.2, values from `PROTOCOL.md`).
 
-use crate::core::error::SdkError;
-use serde::{Deserialize, Serialize};
+use crate::core::error::{join, ErrorCode, SdkError};
+use crate::core::json::{Json, Obj};
 
 /// A realtime model: its name, URL path, frame rate and frame size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelDefinition {
     /// Model name, sent as the `model` query parameter.
     pub name: String,
@@ -22,7 +21,8 @@ pub struct ModelDefinition {
 /// The path every realtime model uses.
 pub const STREAM_PATH: &str = "/v1/stream";
 
-const REGISTRY: [(&str, u32, u32, u32); 5] = [
+/// The built-in realtime models: name, fps, width, height.
+pub const REGISTRY: [(&str, u32, u32, u32); 5] = [
     ("mirage", 25, 1280, 704),
     ("mirage_v2", 22, 1280, 704),
     ("lucy_v2v_720p_rt", 25, 1280, 704),
@@ -45,24 +45,35 @@ pub fn all() -> Vec<ModelDefinition> {
     REGISTRY.into_iter().map(entry).collect()
 }
 
-/// The built-in model called `name`.
+/// True exactly for the names of the built-in realtime models (`isRealtimeModel`).
+pub fn is_realtime(name: &str) -> bool {
+    REGISTRY.iter().any(|m| m.0 == name)
+}
+
+/// `MODEL_NOT_FOUND`: `Model <name> not found`.
+pub fn not_found(name: &str) -> SdkError {
+    SdkError::new(
+        ErrorCode::ModelNotFound,
+        join(&["Model ", name, " not found"]),
+    )
+}
+
+/// The built-in model called `name`, else `MODEL_NOT_FOUND`.
 pub fn realtime(name: &str) -> Result<ModelDefinition, SdkError> {
     REGISTRY
         .into_iter()
         .find(|m| m.0 == name)
         .map(entry)
-        .ok_or_else(|| {
-            let names: Vec<&str> = REGISTRY.iter().map(|m| m.0).collect();
-            SdkError::invalid_option(
-                "model",
-                &format!("one of {} (got \"{name}\")", names.join(", ")),
-            )
-        })
+        .ok_or_else(|| not_found(name))
 }
 
+/// Highest frame rate and frame side a custom definition may give.
+const MAX_FPS: u32 = 1000;
+const MAX_SIDE: u32 = 16_384;
+
 impl ModelDefinition {
-    /// Checks a custom model definition: non-empty name, a path starting with `/`,
-    /// fps 1..=120, width and height 16..=4096.
+    /// Checks a custom model definition: a non-empty name, a path starting with `/`, and
+    /// fps, width and height of at least 1.
     pub fn validate(self) -> Result<Self, SdkError> {
         if self.name.trim().is_empty() {
             return Err(SdkError::invalid_option("model.name", "a non-empty string"));
@@ -73,18 +84,24 @@ impl ModelDefinition {
                 "a URL path starting with \"/\"",
             ));
         }
-        if !(1..=120).contains(&self.fps) {
-            return Err(SdkError::invalid_option(
-                "model.fps",
-                "an integer from 1 to 120",
-            ));
-        }
-        for (field, v) in [("model.width", self.width), ("model.height", self.height)] {
-            if !(16..=4096).contains(&v) {
-                return Err(SdkError::invalid_option(
-                    field,
-                    "an integer from 16 to 4096",
-                ));
+        let checks = [
+            ("model.fps", self.fps, MAX_FPS, "an integer from 1 to 1000"),
+            (
+                "model.width",
+                self.width,
+                MAX_SIDE,
+                "an integer from 1 to 16384",
+            ),
+            (
+                "model.height",
+                self.height,
+                MAX_SIDE,
+                "an integer from 1 to 16384",
+            ),
+        ];
+        for (field, v, max, expected) in checks {
+            if !(1..=max).contains(&v) {
+                return Err(SdkError::invalid_option(field, expected));
             }
         }
         Ok(self)
@@ -93,6 +110,17 @@ impl ModelDefinition {
     /// True for models that send audio only and receive audio and video.
     pub fn is_avatar(&self) -> bool {
         self.name == "live_avatar"
+    }
+
+    /// `{name, urlPath, fps, width, height}`, the registry entry as pages see it.
+    pub fn to_json(&self) -> Json {
+        Obj::new()
+            .set("name", self.name.as_str())
+            .set("urlPath", self.url_path.as_str())
+            .set("fps", self.fps)
+            .set("width", self.width)
+            .set("height", self.height)
+            .build()
     }
 }
 
@@ -106,18 +134,19 @@ mod tests {
         assert_eq!((m.fps, m.width, m.height), (20, 1280, 720));
         assert_eq!(m.url_path, "/v1/stream");
         assert_eq!(realtime("mirage_v2").unwrap().fps, 22);
+        let mirage = realtime("mirage").unwrap();
+        assert_eq!((mirage.fps, mirage.width, mirage.height), (25, 1280, 704));
         assert_eq!(all().len(), 5);
         assert!(realtime("live_avatar").unwrap().is_avatar());
+        assert!(all().iter().all(|m| is_realtime(&m.name)));
+        assert!(!is_realtime("nope") && !is_realtime("Mirage"));
     }
 
     #[test]
-    fn unknown_model_names_the_choices() {
+    fn unknown_model_is_model_not_found() {
         let e = realtime("nope").unwrap_err();
-        assert!(
-            e.message.contains("`model`")
-                && e.message.contains("mirage")
-                && e.message.contains("nope")
-        );
+        assert_eq!(e.code, ErrorCode::ModelNotFound);
+        assert_eq!(e.message, "Model nope not found");
     }
 
     #[test]
@@ -126,33 +155,49 @@ mod tests {
             name: "x".into(),
             url_path: "/v1/custom".into(),
             fps: 30,
-            width: 640,
+            width: 1,
             height: 360,
         };
         assert!(ok.clone().validate().is_ok());
-        let e = ModelDefinition {
-            fps: 0,
-            ..ok.clone()
+        for (bad, field) in [
+            (
+                ModelDefinition {
+                    fps: 0,
+                    ..ok.clone()
+                },
+                "model.fps",
+            ),
+            (
+                ModelDefinition {
+                    url_path: "v1".into(),
+                    ..ok.clone()
+                },
+                "model.urlPath",
+            ),
+            (
+                ModelDefinition {
+                    height: 0,
+                    ..ok.clone()
+                },
+                "model.height",
+            ),
+            (
+                ModelDefinition {
+                    name: " ".into(),
+                    ..ok.clone()
+                },
+                "model.name",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(e.message.contains(field), "{e}");
         }
-        .validate()
-        .unwrap_err();
-        assert!(e.message.contains("model.fps"));
-        let e = ModelDefinition {
-            url_path: "v1".into(),
-            ..ok.clone()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(e.message.contains("model.urlPath"));
-        let e = ModelDefinition { height: 5000, ..ok }
-            .validate()
-            .unwrap_err();
-        assert!(e.message.contains("model.height"));
     }
 
     #[test]
-    fn definitions_serialize_camel_case() {
-        let v = serde_json::to_value(realtime("mirage").unwrap()).unwrap();
-        assert_eq!(v["urlPath"], "/v1/stream");
+    fn definitions_use_camel_case() {
+        let v = realtime("mirage").unwrap().to_json();
+        assert_eq!(v.str("urlPath"), Some("/v1/stream"));
+        assert_eq!(v.num("fps"), Some(25.0));
     }
 }

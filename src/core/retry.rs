@@ -1,5 +1,7 @@
 //! Retry policy for connects and reconnects, and the permanent-error classification.
 
+use crate::core::error::{ErrorCode, SdkError};
+
 /// Exponential backoff: `retries` attempts after the first, each delayed by
 /// `min_delay_ms * factor^(n-1)` capped at `max_delay_ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,19 +48,55 @@ impl RetryPolicy {
 }
 
 /// Error texts that mean "retrying will not help" (case-insensitive substrings).
-pub const PERMANENT_ERRORS: [&str; 6] = [
+/// Beyond the reference's six: the reference server's short-lived key refusals ("client
+/// token expired" says "unauthorized"), the session duration limit of a client key, and an
+/// expired IVS stage token.
+pub const PERMANENT_ERRORS: [&str; 8] = [
     "permission denied",
     "not allowed",
     "invalid session",
     "401",
     "invalid api key",
     "unauthorized",
+    "duration limit",
+    "token expired",
 ];
 
 /// True when an error message is permanent and must not be retried.
 pub fn is_permanent(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     PERMANENT_ERRORS.iter().any(|p| m.contains(p))
+}
+
+/// True when retrying after `error` cannot help: refused credentials, bad options, a
+/// cancelled connect, an SDK that cannot load, or a server text that says so.
+pub fn is_permanent_error(error: &SdkError) -> bool {
+    match error.code {
+        ErrorCode::Unauthorized
+        | ErrorCode::Aborted
+        | ErrorCode::InvalidOptions
+        | ErrorCode::InvalidToken
+        | ErrorCode::InvalidApiKey
+        | ErrorCode::InvalidBaseUrl
+        | ErrorCode::ModelNotFound
+        | ErrorCode::ImageError
+        | ErrorCode::MediaError
+        | ErrorCode::IvsLoadFailed
+        | ErrorCode::Internal => true,
+        ErrorCode::ServerError => is_permanent(&error.message),
+        _ => false,
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1-based) after `error`, or `None` when the
+    /// error is permanent or the retries are used up.
+    pub fn next_delay(&self, error: &SdkError, retry: u32) -> Option<f64> {
+        if is_permanent_error(error) {
+            return None;
+        }
+        self.delay_before_retry(retry)
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -107,6 +145,33 @@ mod tests {
         }
         for m in ["connection reset", "timeout", "server overloaded"] {
             assert!(!is_permanent(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn next_delay_decides_permanence_by_code() {
+        let p = RetryPolicy::default();
+        let transient = [
+            SdkError::new(ErrorCode::WebsocketError, "closed"),
+            SdkError::new(ErrorCode::IceError, "failed"),
+            SdkError::new(ErrorCode::IvsStageError, "errored"),
+            SdkError::server("model overloaded"),
+            SdkError::timeout("connection", "connecting", 1000),
+        ];
+        for e in transient {
+            assert_eq!(p.next_delay(&e, 1), Some(1000.0), "{e}");
+            assert_eq!(p.next_delay(&e, 6), None, "{e}: retries used up");
+        }
+        let permanent = [
+            SdkError::server("Invalid API key"),
+            SdkError::server("unauthorized: client token expired"),
+            SdkError::server("session duration limit reached (maxSessionDuration 60 s)"),
+            SdkError::new(ErrorCode::Aborted, "disconnect() was called"),
+            SdkError::invalid_option("model", "a model"),
+            SdkError::new(ErrorCode::IvsLoadFailed, "no SDK"),
+        ];
+        for e in permanent {
+            assert_eq!(p.next_delay(&e, 1), None, "{e}");
         }
     }
 }

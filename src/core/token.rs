@@ -1,12 +1,11 @@
 //! Subscribe tokens: `base64(JSON {sid, ip, port, transport})`, built from `session_id`.
 
 use crate::core::base64;
-use crate::core::error::{ErrorCode, SdkError};
-use serde::{Deserialize, Serialize};
+use crate::core::error::{join, ErrorCode, SdkError};
+use crate::core::json::{Json, Obj, TextCodec};
 
 /// Which transport a session (and so its viewers) uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
     /// Plain WebRTC with WebSocket signaling.
     #[default]
@@ -26,7 +25,7 @@ impl Transport {
 }
 
 /// The decoded content of a subscribe token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeToken {
     /// Session id.
     pub sid: String,
@@ -41,40 +40,60 @@ pub struct SubscribeToken {
 fn invalid(why: &str) -> SdkError {
     SdkError::new(
         ErrorCode::InvalidToken,
-        format!("Invalid subscribe token: {why}"),
+        join(&["Invalid subscribe token: ", why]),
     )
 }
 
 impl SubscribeToken {
-    /// Encodes as base64 JSON.
-    pub fn encode(&self) -> String {
-        let json = serde_json::json!({"sid": self.sid, "ip": self.ip, "port": self.port, "transport": self.transport.as_str()});
-        base64::encode(json.to_string().as_bytes())
+    /// The token's JSON object.
+    pub fn to_json(&self) -> Json {
+        Obj::new()
+            .set("sid", self.sid.as_str())
+            .set("ip", self.ip.as_str())
+            .set("port", self.port)
+            .set("transport", self.transport.as_str())
+            .build()
     }
 
-    /// Decodes a token; anything without `sid`, `ip` and `port` is rejected with
-    /// `INVALID_TOKEN` ("Invalid subscribe token: ..."). A missing `transport` means WebRTC.
+    /// Encodes as base64 JSON, the text written by `codec`.
+    pub fn encode_with(&self, codec: TextCodec) -> String {
+        base64::encode((codec.write)(&self.to_json()).as_bytes())
+    }
+
+    /// Encodes with the native codec.
+    pub fn encode(&self) -> String {
+        self.encode_with(crate::core::json::NATIVE)
+    }
+
+    /// Decodes with the native codec.
     pub fn decode(token: &str) -> Result<SubscribeToken, SdkError> {
+        Self::decode_with(token, crate::core::json::NATIVE)
+    }
+
+    /// Decodes a token (its JSON text read by `codec`); anything without `sid`, `ip` and
+    /// `port` is rejected with `INVALID_TOKEN` ("Invalid subscribe token: ..."). A missing
+    /// `transport` means WebRTC.
+    pub fn decode_with(token: &str, codec: TextCodec) -> Result<SubscribeToken, SdkError> {
         let bytes = base64::decode(token.trim()).ok_or_else(|| invalid("not base64"))?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|_| invalid("not JSON"))?;
-        let obj = v.as_object().ok_or_else(|| invalid("not an object"))?;
-        let text = |k: &str| {
-            obj.get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .filter(|s| !s.is_empty())
-        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| invalid("not JSON"))?;
+        let v = (codec.parse)(text).ok_or_else(|| invalid("not JSON"))?;
+        if !matches!(v, Json::Obj(_)) {
+            return Err(invalid("not an object"));
+        }
+        let text = |k: &str| v.str(k).map(str::to_string).filter(|s| !s.is_empty());
         let sid = text("sid").ok_or_else(|| invalid("no sid"))?;
         let ip = text("ip").ok_or_else(|| invalid("no ip"))?;
-        let port = match obj.get("port") {
-            Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        let port = match v.get("port") {
+            Some(Json::Num(n)) if n.fract() == 0.0 && (1.0..=65535.0).contains(n) => {
+                Some(*n as u16)
+            }
+            Some(Json::Str(s)) => s.trim().parse::<u16>().ok().filter(|p| *p != 0),
             _ => None,
         }
         .ok_or_else(|| invalid("no valid port"))?;
-        let transport = match obj.get("transport").and_then(|t| t.as_str()) {
-            None | Some("webrtc") => Transport::Webrtc,
+        let transport = match v.str("transport") {
+            None => Transport::Webrtc,
+            Some("webrtc") => Transport::Webrtc,
             Some("ivs") => Transport::Ivs,
             Some(_) => return Err(invalid("unknown transport")),
         };
@@ -113,11 +132,10 @@ mod tests {
             port: 5,
             transport: Transport::Ivs,
         };
-        let json: serde_json::Value =
-            serde_json::from_slice(&base64::decode(&t.encode()).unwrap()).unwrap();
+        let text = String::from_utf8(base64::decode(&t.encode()).unwrap()).unwrap();
         assert_eq!(
-            json,
-            serde_json::json!({"sid": "s", "ip": "1.2.3.4", "port": 5, "transport": "ivs"})
+            text,
+            r#"{"sid":"s","ip":"1.2.3.4","port":5,"transport":"ivs"}"#
         );
     }
 

@@ -1,81 +1,76 @@
-//! Event listeners of a client: `on(name, fn)` / `off(name, fn)`, with a buffer that holds
-//! events raised while `connect()` is in progress and delivers them, in order, right after
-//! it resolves.
+//! Event listeners of a client (`shared/API.md` §4, "Delivery"): `on(name, fn)` adds (a
+//! duplicate runs twice), `off(name, fn)` removes one, `off(name)` all; any name is accepted
+//! and unknown ones never fire. Events raised while `connect()` is in progress are held and
+//! delivered, in order, right after it resolves ([`Emitter::deliver`]); dropped if it rejects.
 
 use crate::web::log::Logger;
 use js_sys::Function;
-use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::JsValue;
-
-/// Event names a client emits.
-pub const EVENTS: [&str; 11] = [
-    "connectionChange",
-    "error",
-    "generationTick",
-    "diagnostic",
-    "stats",
-    "serverMetrics",
-    "pixelLatency",
-    "pixelLatencyEvent",
-    "pixelLatencyReport",
-    "compositeLatency",
-    "remoteStream",
-];
 
 /// Listener registry and delivery.
 #[derive(Default)]
 pub struct Emitter {
     listeners: RefCell<Vec<(String, Function)>>,
-    buffer: RefCell<Option<Vec<(&'static str, JsValue)>>>,
+    held: RefCell<Option<Vec<(&'static str, JsValue)>>>,
     closed: Cell<bool>,
     logger: Logger,
 }
 
 impl Emitter {
-    /// A new emitter that buffers until [`Emitter::deliver`] is called.
-    pub fn buffering(logger: Logger) -> Self {
+    /// A new emitter that holds events until [`Emitter::deliver`].
+    pub fn holding(logger: Logger) -> Self {
         Emitter {
-            buffer: RefCell::new(Some(Vec::new())),
+            held: RefCell::new(Some(Vec::new())),
             logger,
             ..Default::default()
         }
     }
 
-    /// Adds a listener.
-    pub fn on(&self, name: &str, f: Function) {
-        self.listeners.borrow_mut().push((name.to_string(), f));
+    /// Adds a listener (after `close`, it is never called).
+    pub fn on(&self, name: String, f: Function) {
+        if !self.closed.get() {
+            self.listeners.borrow_mut().push((name, f));
+        }
     }
 
-    /// Removes a listener (the same function object).
-    pub fn off(&self, name: &str, f: &Function) {
-        self.listeners
-            .borrow_mut()
-            .retain(|(n, g)| !(n == name && JsValue::from(g) == JsValue::from(f)));
+    /// Removes the first registration of `f` for `name`, or every listener of `name` when
+    /// `f` is `None`.
+    pub fn off(&self, name: &str, f: Option<&Function>) {
+        let mut ls = self.listeners.borrow_mut();
+        match f {
+            None => ls.retain(|(n, _)| n != name),
+            Some(f) => {
+                let f = JsValue::from(f);
+                if let Some(i) = ls
+                    .iter()
+                    .position(|(n, g)| n == name && JsValue::from(g) == f)
+                {
+                    ls.remove(i);
+                }
+            }
+        }
     }
 
-    /// Emits `payload` to the listeners of `name` (or buffers it while connecting).
+    /// True when someone listens to `name`.
+    pub fn has_listeners(&self, name: &str) -> bool {
+        self.listeners.borrow().iter().any(|(n, _)| n == name)
+    }
+
+    /// Emits `payload` to the listeners of `name` (or holds it while connecting).
     pub fn emit(&self, name: &'static str, payload: JsValue) {
         if self.closed.get() {
             return;
         }
-        if let Some(buf) = self.buffer.borrow_mut().as_mut() {
-            buf.push((name, payload));
+        if let Some(held) = self.held.borrow_mut().as_mut() {
+            held.push((name, payload));
             return;
         }
         self.call(name, &payload);
     }
 
-    /// Emits a serialisable payload as a plain JS object.
-    pub fn emit_data<T: Serialize>(&self, name: &'static str, payload: &T) {
-        if self.closed.get() {
-            return;
-        }
-        self.emit(name, to_js(payload));
-    }
-
     fn call(&self, name: &str, payload: &JsValue) {
-        // Clone the list first: a listener may call on()/off() while being called.
+        // Copy the list first: a listener may call on()/off() while being called.
         let fs: Vec<Function> = self
             .listeners
             .borrow()
@@ -88,31 +83,29 @@ impl Emitter {
                 return;
             }
             if let Err(e) = f.call1(&JsValue::NULL, payload) {
-                self.logger.error(&format!("a `{name}` listener threw"), &e);
+                self.logger.error(
+                    &crate::core::error::join(&["a `", name, "` listener threw"]),
+                    &e,
+                );
             }
         }
     }
 
-    /// Stops buffering and delivers what was buffered, in order.
+    /// Stops holding and delivers what was held, in order.
     pub fn deliver(&self) {
-        let Some(buf) = self.buffer.borrow_mut().take() else {
+        let Some(held) = self.held.borrow_mut().take() else {
             return;
         };
-        for (name, payload) in buf {
+        for (name, payload) in held {
             self.call(name, &payload);
         }
     }
 
-    /// No event is delivered after this (used by `disconnect()` once its own events are out).
+    /// No event is delivered after this (used once `disconnect()`'s own events are out, or
+    /// when a connect rejects).
     pub fn close(&self) {
         self.closed.set(true);
-        self.buffer.borrow_mut().take();
+        self.held.borrow_mut().take();
         self.listeners.borrow_mut().clear();
     }
-}
-
-/// Serialises plain data to a JS object (maps as objects, `None` as `null`).
-pub fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
 }

@@ -1,20 +1,25 @@
-//! The `logger` option of `createRealtimeClient`: an object with any of `debug`, `info`,
-//! `warn`, `error` (e.g. `console`). Without one, warnings and errors go to the console and
-//! debug/info are silent. Every message passes through API-key redaction first.
+//! The `logger` option (`shared/API.md` §1.3): an object with `debug`, `info`, `warn` and
+//! `error`, each `(message, data?) => void` (e.g. `createConsoleLogger("info")`). Without one
+//! the SDK is silent (`noopLogger`). Every message passes through API-key redaction first, as
+//! a last guard: messages are built so that they never contain the key.
 
 use crate::core::error::SdkError;
 use crate::core::redact::redact;
 use crate::web::error::Result;
-use js_sys::{Function, Reflect};
+use crate::web::js::{get, is_nullish, method, set};
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 /// Log levels, named as the logger's methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Detail.
     Debug,
+    /// Progress.
     Info,
+    /// Something went wrong and was handled.
     Warn,
+    /// Something went wrong.
     Error,
 }
 
@@ -30,16 +35,16 @@ impl Level {
 }
 
 /// Where the SDK's log lines go. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Logger {
     sink: Option<JsValue>,
     secret: Rc<str>,
 }
 
 impl Logger {
-    /// From the `logger` option (`undefined`/`null` = the default console behaviour).
+    /// From the `logger` option (`undefined`/`null` = silent).
     pub fn from_option(v: &JsValue, secret: &str) -> Result<Logger> {
-        if v.is_undefined() || v.is_null() {
+        if is_nullish(v) {
             return Ok(Logger {
                 sink: None,
                 secret: secret.into(),
@@ -48,14 +53,14 @@ impl Logger {
         if !v.is_object() {
             return Err(SdkError::invalid_option(
                 "logger",
-                "an object with debug/info/warn/error functions (e.g. console)",
+                "an object with debug/info/warn/error functions (e.g. createConsoleLogger())",
             ));
         }
         for m in ["debug", "info", "warn", "error"] {
-            let f = Reflect::get(v, &m.into()).unwrap_or(JsValue::UNDEFINED);
+            let f = get(v, m);
             if !(f.is_undefined() || f.is_function()) {
                 return Err(SdkError::invalid_option(
-                    &format!("logger.{m}"),
+                    &crate::core::error::join(&["logger.", m]),
                     "a function",
                 ));
             }
@@ -66,53 +71,39 @@ impl Logger {
         })
     }
 
-    /// Logs `message` (redacted), with an optional JS value (an exception, say).
+    /// Logs `message` (redacted), with optional `data` (a plain object).
     pub fn log(&self, level: Level, message: &str, data: Option<&JsValue>) {
-        let text: JsValue = format!("realtime: {}", redact(message, &self.secret)).into();
-        match &self.sink {
-            Some(sink) => {
-                let Ok(f) = Reflect::get(sink, &level.method().into())
-                    .and_then(|f| f.dyn_into::<Function>().map_err(JsValue::from))
-                else {
-                    return;
-                };
-                let _ = match data {
-                    Some(d) => f.call2(sink, &text, d),
-                    None => f.call1(sink, &text),
-                };
-            }
-            None => match (level, data) {
-                (Level::Warn, Some(d)) => web_sys::console::warn_2(&text, d),
-                (Level::Warn, None) => web_sys::console::warn_1(&text),
-                (Level::Error, Some(d)) => web_sys::console::error_2(&text, d),
-                (Level::Error, None) => web_sys::console::error_1(&text),
-                _ => {}
-            },
-        }
+        let Some(sink) = &self.sink else { return };
+        let Some(f) = method(sink, level.method()) else {
+            return;
+        };
+        let text = JsValue::from_str(&redact(message, &self.secret));
+        // A throwing logger must not break the SDK.
+        let _ = match data {
+            Some(d) => f.call2(sink, &text, d),
+            None => f.call1(sink, &text),
+        };
     }
 
+    /// Debug line.
     pub fn debug(&self, message: &str) {
         self.log(Level::Debug, message, None);
     }
 
+    /// Info line.
     pub fn info(&self, message: &str) {
         self.log(Level::Info, message, None);
     }
 
+    /// Warning.
     pub fn warn(&self, message: &str) {
         self.log(Level::Warn, message, None);
     }
 
-    pub fn error(&self, message: &str, data: &JsValue) {
-        self.log(Level::Error, message, Some(data));
-    }
-}
-
-impl Default for Logger {
-    fn default() -> Self {
-        Logger {
-            sink: None,
-            secret: "".into(),
-        }
+    /// Error with the JS value that caused it, as `data: {error}`.
+    pub fn error(&self, message: &str, error: &JsValue) {
+        let data = js_sys::Object::new();
+        set(&data, "error", error);
+        self.log(Level::Error, message, Some(&data));
     }
 }

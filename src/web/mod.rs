@@ -1,25 +1,40 @@
 //! Browser glue (wasm32 only): turns browser events into core inputs and core outputs into
 //! browser calls. Every JS resource is owned by a handle that releases it on drop.
+//!
+//! * [`api`]: the exported API; [`options`]: reading the page's options; [`types`]: the
+//!   hand-written TypeScript declarations.
+//! * [`session`]: one client's lifecycle (connect, retries, reconnect, teardown);
+//!   [`transport`]: the WebSocket, the WebRTC peer connection and the IVS stage.
+//! * [`stats`], [`quality`], [`telemetry`], [`latency`], [`avatar`], [`image`], [`marker`]:
+//!   what a session does besides connecting; [`preflight`]: `checkConnectivity()`.
+//! * [`js`], [`error`], [`events`], [`log`], [`cancel`]: shared helpers.
 
+pub mod api;
 pub mod avatar;
 pub mod cancel;
-pub mod client;
+pub mod chan;
 pub mod error;
 pub mod events;
-pub mod ivs;
+pub mod image;
+pub mod js;
 pub mod latency;
 pub mod log;
 pub mod marker;
+pub mod options;
+pub mod preflight;
+pub mod quality;
 pub mod session;
+pub mod stats;
 pub mod telemetry;
+pub mod transport;
 pub mod types;
-pub mod ws;
 
 use wasm_bindgen::prelude::*;
 
-/// Installs the panic hook (a panic would be a bug: it is reported, not silent).
+/// Runs when the module is instantiated.
 #[wasm_bindgen(start)]
 pub fn start() {
+    #[cfg(feature = "debug-panics")]
     console_error_panic_hook::set_once();
 }
 

@@ -73,6 +73,18 @@ pub fn code(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("<no code: {e:?}>"))
 }
 
+/// The most specific code of a rejected promise / thrown error (`detailCode`).
+pub fn detail(e: &JsValue) -> String {
+    get(e, "detailCode")
+        .as_string()
+        .unwrap_or_else(|| format!("<no detailCode: {e:?}>"))
+}
+
+/// The message and the cause's message, for assertion texts.
+pub fn why(e: &JsValue) -> String {
+    format!("{} ({})", message(e), message(&get(e, "cause")))
+}
+
 pub fn message(e: &JsValue) -> String {
     get(e, "message").as_string().unwrap_or_default()
 }
@@ -149,7 +161,20 @@ pub async fn assert_reconnects(events: &Recorder, drop_ms: u32, back_ms: u32) {
     })
     .await;
     assert!(back, "{:?}", events.states());
-    assert!(!events.diagnostics("reconnect").is_empty());
+    // The attempt's `reconnect` diagnostic follows its last step (on IVS, the initial state
+    // after the stage is connected).
+    let reported = wait_until(5000, || {
+        events
+            .diagnostics("reconnect")
+            .iter()
+            .any(|d| get(&get(d, "data"), "success").as_bool() == Some(true))
+    })
+    .await;
+    assert!(
+        reported,
+        "{} reconnect diagnostics",
+        events.diagnostics("reconnect").len()
+    );
 }
 
 /// Waits until `f` is true, polling every 100 ms, at most `ms`.
@@ -195,13 +220,13 @@ impl RemoteStream {
     }
 }
 
+/// `createDecartClient({realtimeBaseUrl, apiKey}).realtime`, against the test server.
 pub fn factory(api_key: &str) -> JsValue {
     let o = Object::new();
-    set(&o, "baseUrl", base_url());
+    set(&o, "realtimeBaseUrl", base_url());
     set(&o, "apiKey", api_key);
-    realtime_video_sdk::web_api::create_realtime_client(o.into())
-        .map(JsValue::from)
-        .expect("factory")
+    let client = realtime_video_sdk::web_api::create_decart_client(o.into()).expect("client");
+    get(&client, "realtime")
 }
 
 /// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the
@@ -257,6 +282,20 @@ impl Tracker {
             .iter()
             .filter(|o| get(o, "readyState").as_f64().is_some_and(|s| s < 2.0))
             .count()
+    }
+    /// Waits (up to 3 s) until every peer connection and socket created after `mark` is
+    /// closed; fails the test naming what is left open.
+    pub async fn assert_nothing_left_open(&self, mark: usize) {
+        let closed = wait_until(3000, || {
+            self.open_peer_connections(mark) == 0 && self.open_sockets(mark) == 0
+        })
+        .await;
+        assert!(
+            closed,
+            "left open: {} peer connections, {} sockets",
+            self.open_peer_connections(mark),
+            self.open_sockets(mark)
+        );
     }
     /// Peer connections / sockets created after `mark`.
     pub fn created(&self, mark: usize, kind: &str) -> usize {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod rtc;
+pub mod video;
 
 use futures_util::{SinkExt, StreamExt};
 use realtime_reference_server::{start, Config, RunningServer};
@@ -20,6 +21,33 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long any single expected event may take.
 pub const STEP: Duration = Duration::from_secs(5);
+
+/// The server binary started as a process (`RUST_LOG=info`, stderr piped) with `args`:
+/// returns it, its stderr lines after the "listening on" line, and that line.
+pub fn spawn_server_process(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    String,
+) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-reference-server"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"))
+        .expect("listening line");
+    (child, lines, listening)
+}
 
 /// The test fixture folders (`www`, `pkg`).
 pub fn fixtures() -> PathBuf {
@@ -53,6 +81,48 @@ pub async fn connect(addr: SocketAddr, path_and_query: &str) -> Ws {
         .expect("connect in time")
         .expect("websocket connects");
     ws
+}
+
+/// Opens a WebSocket to `path_and_query` with an `Origin` header, as a browser page does.
+pub async fn connect_from(addr: SocketAddr, path_and_query: &str, origin: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}{path_and_query}")
+        .into_client_request()
+        .expect("request");
+    req.headers_mut()
+        .insert("origin", origin.parse().expect("origin header"));
+    let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect in time")
+        .expect("websocket connects");
+    ws
+}
+
+/// Reads to the end of the socket: the texts of the `error` messages on the way, and the
+/// close frame's code and reason (`None` when the socket ended without one).
+pub async fn expect_error_and_close(ws: &mut Ws) -> (Vec<String>, Option<(u16, String)>) {
+    let mut errors = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(STEP, ws.next())
+            .await
+            .expect("the socket closes in time");
+        match msg {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == "error" {
+                    errors.push(v["error"].as_str().unwrap_or_default().to_string());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return (
+                    errors,
+                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                )
+            }
+            None | Some(Err(_)) => return (errors, None),
+            Some(Ok(_)) => {}
+        }
+    }
 }
 
 /// Opens a WebRTC session with a valid key and model (plus `extra` query parameters).

@@ -3,7 +3,7 @@
 
 use super::Ws;
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,14 +25,21 @@ pub fn vp8_frame(seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
-/// What a client received.
+/// What a client received (and how many audio packets it sent).
 #[derive(Default)]
 pub struct Received {
     pub video: Vec<(Instant, Vec<u8>)>,
     pub audio: usize,
+    /// Audio packets sent; packet `i` carries `i` (the numbers received are in `audio_seqs`).
+    pub audio_sent: usize,
+    pub audio_seqs: Vec<u32>,
     pub keyframe_requests: usize,
     pub connected: bool,
 }
+
+/// Makes video frame `n` to send; the flag says whether a keyframe was asked for since the
+/// previous frame.
+pub type VideoSource<'a> = &'a mut dyn FnMut(u32, bool) -> Vec<u8>;
 
 /// A str0m peer connection driven on its own loopback UDP socket.
 pub struct Client {
@@ -88,21 +95,42 @@ impl Client {
         sent: &Mutex<Vec<Vec<u8>>>,
         got: &Mutex<Received>,
     ) {
+        let mut synthetic = |n: u32, _keyframe: bool| {
+            let frame = vp8_frame(n, if n % 5 == 0 { 3000 } else { 600 });
+            sent.lock().unwrap().push(frame.clone());
+            frame
+        };
+        let source: Option<VideoSource> = if send { Some(&mut synthetic) } else { None };
+        self.drive(d, Duration::from_millis(40), source, got).await;
+    }
+
+    /// Runs for `d`, sending a video frame from `source` every `interval` (and an audio
+    /// packet every 20 ms) when there is a source.
+    pub async fn drive(
+        &mut self,
+        d: Duration,
+        interval: Duration,
+        mut source: Option<VideoSource<'_>>,
+        got: &Mutex<Received>,
+    ) {
         let end = Instant::now() + d;
         let mut buf = vec![0u8; 2000];
         let (mut next_video, mut next_audio, mut n) = (Instant::now(), Instant::now(), 0u32);
         let start = Instant::now();
+        let mut requests_seen = got.lock().unwrap().keyframe_requests;
         while Instant::now() < end {
             let now = Instant::now();
-            if send && got.lock().unwrap().connected {
+            let connected = got.lock().unwrap().connected;
+            if let (Some(source), true) = (source.as_mut(), connected) {
                 if now >= next_video {
-                    next_video = now + Duration::from_millis(40);
-                    let frame = vp8_frame(n, if n % 5 == 0 { 3000 } else { 600 });
+                    next_video = now + interval;
+                    let requests = got.lock().unwrap().keyframe_requests;
+                    let frame = source(n, requests > requests_seen);
+                    requests_seen = requests;
                     let w = self.rtc.writer(self.video).unwrap();
                     let pt = w.payload_params().next().unwrap().pt();
                     let ts = MediaTime::from_90khz((now - start).as_micros() as u64 * 90 / 1000);
-                    w.write(pt, now, ts, frame.clone()).unwrap();
-                    sent.lock().unwrap().push(frame);
+                    w.write(pt, now, ts, frame).unwrap();
                     n += 1;
                 }
                 if now >= next_audio {
@@ -113,7 +141,11 @@ impl Client {
                         (now - start).as_micros() as u64 * 48 / 1000,
                         str0m::media::Frequency::FORTY_EIGHT_KHZ,
                     );
-                    w.write(pt, now, ts, vec![0xf8, 0xff, 0xfe]).unwrap();
+                    let mut g = got.lock().unwrap();
+                    let mut packet = vec![0xf8, 0xff, 0xfe];
+                    packet.extend_from_slice(&(g.audio_sent as u32).to_le_bytes());
+                    w.write(pt, now, ts, packet).unwrap();
+                    g.audio_sent += 1;
                 }
             }
             // Drain output.
@@ -130,7 +162,13 @@ impl Client {
                             Event::MediaData(m) if m.mid == self.video => {
                                 g.video.push((Instant::now(), m.data.to_vec()))
                             }
-                            Event::MediaData(m) if m.mid == self.audio => g.audio += 1,
+                            Event::MediaData(m) if m.mid == self.audio => {
+                                g.audio += 1;
+                                if let Some(n) = m.data.get(3..7) {
+                                    let n: [u8; 4] = n.try_into().unwrap();
+                                    g.audio_seqs.push(u32::from_le_bytes(n));
+                                }
+                            }
                             Event::KeyframeRequest(_) => g.keyframe_requests += 1,
                             _ => {}
                         }
@@ -164,6 +202,51 @@ impl Client {
             }
         }
     }
+}
+
+/// Negotiates a stage publish or subscription on a stage socket; returns the answer.
+pub async fn stage_negotiate(ws: &mut Ws, client: &mut Client, msg: Value) -> Value {
+    let target = msg
+        .get("participant_id")
+        .and_then(Value::as_str)
+        .unwrap_or("publish")
+        .to_string();
+    super::send(ws, msg).await;
+    let answer = super::expect_type(ws, "answer").await;
+    assert_eq!(answer["target"], target.as_str());
+    client.accept(answer["sdp"].as_str().unwrap());
+    super::expect_type(ws, "candidate").await;
+    answer
+}
+
+/// The id of the server's participant in a stage's `joined` message.
+pub fn server_participant(joined: &Value) -> String {
+    joined["participants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Publishes on a stage (sendonly); returns the publishing client.
+pub async fn stage_publish(stage: &mut Ws) -> Client {
+    let (mut publisher, offer) = Client::new(Direction::SendOnly).await;
+    stage_negotiate(
+        stage,
+        &mut publisher,
+        json!({"type": "publish", "sdp": offer}),
+    )
+    .await;
+    publisher
+}
+
+/// Publishes on a stage and subscribes to the server participant, as a client does;
+/// returns (publisher, subscriber).
+pub async fn stage_publish_and_watch(stage: &mut Ws, server_participant: &str) -> (Client, Client) {
+    let publisher = stage_publish(stage).await;
+    let (mut own, offer) = Client::new(Direction::RecvOnly).await;
+    let sub = json!({"type": "subscribe", "participant_id": server_participant, "sdp": offer});
+    stage_negotiate(stage, &mut own, sub).await;
+    (publisher, own)
 }
 
 /// Collects every JSON message of a socket in the background.

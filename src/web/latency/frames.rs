@@ -4,8 +4,7 @@
 //! Dropping a `FrameTicks` cancels the pending callback and releases the closure.
 
 use super::js;
-use futures_channel::mpsc::{self, UnboundedReceiver};
-use futures_util::StreamExt;
+use crate::web::chan::{channel, Receiver};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -32,8 +31,8 @@ pub enum TickSource {
 pub struct FrameTicks {
     video: HtmlVideoElement,
     source: TickSource,
-    callback: Closure<dyn FnMut(f64, JsValue)>,
-    rx: UnboundedReceiver<Tick>,
+    callback: Closure<dyn FnMut(JsValue, JsValue)>,
+    rx: Receiver<Tick>,
     /// The pending callback's handle, if one is requested.
     handle: Cell<Option<u32>>,
 }
@@ -51,12 +50,14 @@ impl FrameTicks {
 
     /// Ticks for `video` from the given source (`AnimationFrame` can be forced for tests).
     pub fn with_source(video: &HtmlVideoElement, source: TickSource) -> Self {
-        let (tx, rx) = mpsc::unbounded();
+        let (tx, rx) = channel();
+        // The stage handlers' signature (one closure shim for both): `now` is a number.
         let callback =
-            Closure::<dyn FnMut(f64, JsValue)>::new(move |now: f64, metadata: JsValue| {
+            Closure::<dyn FnMut(JsValue, JsValue)>::new(move |now: JsValue, metadata: JsValue| {
                 // The receiver lives as long as the closure's owner; a failed send means it is
                 // being dropped, and the tick is not needed.
-                let _ = tx.unbounded_send(Tick { now, metadata });
+                let now = now.as_f64().unwrap_or_default();
+                tx.send(Tick { now, metadata });
             });
         FrameTicks {
             video: video.clone(),
@@ -77,9 +78,9 @@ impl FrameTicks {
     /// registered before this returns, so a caller that takes a little longer than a frame
     /// over one tick still gets the next.
     pub async fn next(&mut self) -> Option<Tick> {
-        let tick = match self.rx.try_recv() {
-            Ok(t) => t,
-            Err(_) => {
+        let tick = match self.rx.try_next() {
+            Some(t) => t,
+            None => {
                 self.request()?;
                 self.rx.next().await?
             }

@@ -183,7 +183,7 @@ pub fn perf_now() -> f64 {
 /// Awaits a promise whose outcome nobody needs (a `cancel()` or `abort()`), so that a
 /// rejection is consumed rather than reported as unhandled.
 pub fn settle(p: Promise) {
-    wasm_bindgen_futures::spawn_local(async move {
+    crate::web::js::spawn(Box::pin(async move {
         let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-    });
+    }));
 }

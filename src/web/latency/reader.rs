@@ -1,7 +1,15 @@
 //! The probe reader: at each presented frame of the output `<video>`
-//! (`requestVideoFrameCallback`, else every animation frame) it draws only the 24 × 4
-//! bottom-left strip into a 24 × 4 canvas, decodes it with [`read_strip`], feeds the
-//! tracker (`on_read`, `expire`) and hands the result to a sink.
+//! (`requestVideoFrameCallback`, else every animation frame) it reads only the 24 × 4
+//! bottom-left strip, decodes it, feeds the tracker (`on_read`, `expire`) and hands the
+//! result to a sink.
+//!
+//! The strip is read by its luma, not its red channel (`shared/PROTOCOL.md` thresholds R,
+//! which is the same for the gray pixels of a marker): after a lossy codec the strip's
+//! chroma is not neutral any more (chroma blocks reach above the strip into the picture),
+//! and red moves with it. Where the browser can copy the frame (`VideoFrame.copyTo`), the
+//! rows of the strip are copied in the decoder's own format and its luma plane is read
+//! ([`read_luma`]: no colour conversion at all); else the strip is converted to RGBA (by
+//! `copyTo`, or drawn into a 24 × 4 canvas) and its BT.601 luma read ([`read_strip_luma`]).
 //!
 //! [`ProbeReader::for_stream`] plays a `MediaStream` in a hidden, muted `<video>` that the
 //! reader owns and removes on stop. [`ProbeReader::stop`] (or dropping it) ends the loop:
@@ -9,25 +17,26 @@
 
 use super::frames::{FrameTicks, Tick, TickSource};
 use super::js::{self, VideoFrame};
-use super::or_cancel;
 use super::stamper::hidden_video;
 use crate::core::error::{ErrorCode, SdkError};
+use crate::core::json::{Json, Obj};
 use crate::core::latency::{LatencyTracker, ProbeOutcome};
-use crate::core::marker::{read_strip, MarkerRead, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN};
+use crate::core::marker::{
+    read_luma, read_strip_luma, MarkerRead, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN,
+};
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
-use serde::Serialize;
+use crate::web::js::{or_cancel, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, MediaStream};
 
 /// The `requestVideoFrameCallback` metadata of the frame a probe was read from (W3C names),
 /// for cross-checks; the time fields are `performance.now()` ms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FrameInfo {
     /// The callback's `now` argument.
     pub callback_time: f64,
@@ -50,6 +59,21 @@ pub struct FrameInfo {
 }
 
 impl FrameInfo {
+    /// The metadata with its W3C names (`null` where the browser gave none).
+    pub fn to_json(&self) -> Json {
+        Obj::new()
+            .set("callbackTime", self.callback_time)
+            .set("presentedFrames", self.presented_frames)
+            .set("mediaTime", self.media_time)
+            .set("presentationTime", self.presentation_time)
+            .set("expectedDisplayTime", self.expected_display_time)
+            .set("captureTime", self.capture_time)
+            .set("receiveTime", self.receive_time)
+            .set("width", self.width)
+            .set("height", self.height)
+            .build()
+    }
+
     fn from_tick(tick: &Tick) -> Self {
         let m = &tick.metadata;
         let n = |k: &str| {
@@ -156,60 +180,102 @@ impl StripCanvas {
             )
             .ok()?;
         let data = self.ctx.get_image_data(0.0, 0.0, mw, mh).ok()?.data();
-        Some(read_strip(&data))
+        Some(read_strip_luma(&data))
     }
 }
 
-/// Reads the strip from a `VideoFrame` of the element's current frame with `copyTo` of just
-/// the 24 × 4 rect converted to RGBA (no full-frame conversion), where the browser supports
-/// it; falls back to the canvas for good on the first failure.
+/// How the strip of the element's current frame is read: from a `VideoFrame` of it with
+/// `copyTo` of just the bottom rows where the browser supports it, else through the canvas.
+/// Each way is given up for good on its first failure.
 struct StripReader {
     canvas: StripCanvas,
-    /// `None` once the frame path failed.
-    frame_buf: Option<js_sys::Uint8Array>,
-    strip: [u8; STRIP_LEN],
+    /// `copyTo` in the frame's own YUV format (its luma plane); `false` once that failed.
+    native: bool,
+    /// `copyTo` converted to RGBA; `false` once that failed (or without `VideoFrame`).
+    rgba: bool,
+    /// The copy's buffer, sized on demand.
+    buf: Option<js_sys::Uint8Array>,
+    /// The copy in wasm memory.
+    bytes: Vec<u8>,
 }
 
 impl StripReader {
     async fn read(&mut self, video: &HtmlVideoElement) -> Option<MarkerRead> {
-        if let Some(buf) = self.frame_buf.clone() {
-            match read_frame_strip(video, &buf).await {
-                Ok(Some(())) => {
-                    buf.copy_to(&mut self.strip);
-                    return Some(read_strip(&self.strip));
-                }
-                Ok(None) => return None,
-                Err(_) => self.frame_buf = None,
+        while self.native || self.rgba {
+            match self.read_frame(video).await {
+                Ok(read) => return read,
+                Err(_) if self.native => self.native = false,
+                Err(_) => self.rgba = false,
             }
         }
         self.canvas.read(video)
     }
-}
 
-/// Copies the strip of the element's current frame into `buf` (RGBA). `Ok(None)`: no frame
-/// or one too small to hold a strip; `Err`: the frame path does not work here.
-async fn read_frame_strip(
-    video: &HtmlVideoElement,
-    buf: &js_sys::Uint8Array,
-) -> std::result::Result<Option<()>, JsValue> {
-    if video.video_width() == 0 {
-        return Ok(None);
+    /// Reads the strip of the element's current frame. `Ok(None)`: no frame or one too small
+    /// to hold a strip; `Err`: the way in use does not work here.
+    async fn read_frame(
+        &mut self,
+        video: &HtmlVideoElement,
+    ) -> std::result::Result<Option<MarkerRead>, JsValue> {
+        if video.video_width() == 0 {
+            return Ok(None);
+        }
+        let frame = VideoFrame::new(video, &JsValue::UNDEFINED)?;
+        let result = self.read_video_frame(&frame).await;
+        frame.close();
+        result
     }
-    let frame = VideoFrame::new(video, &JsValue::UNDEFINED)?;
-    let result = async {
+
+    async fn read_video_frame(
+        &mut self,
+        frame: &VideoFrame,
+    ) -> std::result::Result<Option<MarkerRead>, JsValue> {
         let vr = frame.visible_rect();
-        let (x, y, w, h) = (
+        let (Some(x), Some(y), Some(w), Some(h)) = (
             js::number(&vr, "x"),
             js::number(&vr, "y"),
             js::number(&vr, "width"),
             js::number(&vr, "height"),
-        );
-        let (Some(x), Some(y), Some(w), Some(h)) = (x, y, w, h) else {
+        ) else {
             return Err(JsValue::from_str("no visible rect"));
         };
         let (mw, mh) = (MARKER_WIDTH as f64, MARKER_HEIGHT as f64);
         if w < mw || h < mh {
             return Ok(None);
+        }
+        let yuv420 = matches!(frame.format().as_deref(), Some("I420" | "I420A" | "NV12"));
+        if self.native && yuv420 {
+            // A 4:2:0 rect starts on an even row: one more row above the strip when needed.
+            let top = ((y + h - mh) / 2.0).floor() * 2.0;
+            let rows = y + h - top;
+            let rect = js::object(&[
+                ("x", x.into()),
+                ("y", top.into()),
+                ("width", mw.into()),
+                ("height", rows.into()),
+            ]);
+            let layout = self.copy(frame, &js::object(&[("rect", rect)])).await?;
+            let luma = js_sys::Reflect::get(&layout, &0.into())?;
+            let (Some(offset), Some(stride)) =
+                (js::number(&luma, "offset"), js::number(&luma, "stride"))
+            else {
+                return Err(JsValue::from_str("copyTo gave no plane layout"));
+            };
+            let full_range = js_sys::Reflect::get(&frame.color_space(), &"fullRange".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let plane = self.bytes.get(offset as usize..).unwrap_or(&[]);
+            return Ok(Some(read_luma(
+                plane,
+                stride as usize,
+                MARKER_WIDTH,
+                rows as usize,
+                full_range,
+            )));
+        }
+        if !self.rgba {
+            return Err(JsValue::from_str("no RGBA copies"));
         }
         let rect = js::object(&[
             ("x", x.into()),
@@ -218,12 +284,30 @@ async fn read_frame_strip(
             ("height", mh.into()),
         ]);
         let opts = js::object(&[("rect", rect), ("format", "RGBA".into())]);
-        JsFuture::from(frame.copy_to(buf, &opts)?).await?;
-        Ok(Some(()))
+        self.copy(frame, &opts).await?;
+        Ok(Some(read_strip_luma(&self.bytes)))
     }
-    .await;
-    frame.close();
-    result
+
+    /// `frame.copyTo` with `opts` into `bytes`; resolves to the plane layouts.
+    async fn copy(
+        &mut self,
+        frame: &VideoFrame,
+        opts: &JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let size = frame.allocation_size(opts)?;
+        let buf = match &self.buf {
+            Some(b) if b.length() == size => b.clone(),
+            _ => {
+                let b = js_sys::Uint8Array::new_with_length(size);
+                self.buf = Some(b.clone());
+                b
+            }
+        };
+        let layout = JsFuture::from(frame.copy_to(&buf, opts)?).await?;
+        self.bytes.resize(size as usize, 0);
+        buf.copy_to(&mut self.bytes);
+        Ok(layout)
+    }
 }
 
 /// A running reader; see the module documentation.
@@ -270,12 +354,16 @@ impl ProbeReader {
                 SdkError::new(ErrorCode::MediaError, "no document to read markers in")
             })?;
         let strip = match StripCanvas::new(&doc) {
-            Ok(canvas) => StripReader {
-                canvas,
-                frame_buf: js::has_global("VideoFrame")
-                    .then(|| js_sys::Uint8Array::new_with_length(STRIP_LEN as u32)),
-                strip: [0; STRIP_LEN],
-            },
+            Ok(canvas) => {
+                let frames = js::has_global("VideoFrame");
+                StripReader {
+                    canvas,
+                    native: frames,
+                    rgba: frames,
+                    buf: None,
+                    bytes: Vec::with_capacity(STRIP_LEN),
+                }
+            }
             Err(e) => {
                 if let Some(v) = &owned {
                     release_video(v);
@@ -289,9 +377,9 @@ impl ProbeReader {
         let source = ticks.source();
         let (video, c, st) = (video.clone(), cancel.clone(), stats.clone());
         let mut strip = strip;
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             loop {
-                let Some(Some(tick)) = or_cancel(ticks.next(), &c).await else {
+                let Some(Some(tick)) = or_cancel(Box::pin(ticks.next()), &c).await else {
                     break;
                 };
                 if c.is_cancelled() {
@@ -324,7 +412,7 @@ impl ProbeReader {
                     frame,
                 });
             }
-        });
+        }));
         Ok(ProbeReader {
             cancel,
             stats,

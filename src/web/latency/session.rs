@@ -19,21 +19,21 @@
 
 use super::reader::{ProbeReader, ReadOutput, ReaderStats};
 use super::stamper::{ActivePath, Stamper, StamperPath, StamperStats};
-use super::{js, or_cancel, PixelLatency, PixelLatencyReport};
+use super::{js, PixelLatency};
 use crate::core::latency::{
-    CompositeLatency, LatencyConfig, LatencyTracker, ProbeEvent, ProbeOutcome,
+    CompositeLatency, LatencyConfig, LatencyMode as ReportMode, LatencyTracker, ProbeEvent,
+    ProbeOutcome,
 };
 use crate::core::options::LatencyOptions;
 use crate::core::protocol::{ClientMessage, MetricsReport};
 use crate::core::stats::StatsSnapshot;
 use crate::web::cancel::CancelToken;
 use crate::web::error::Result;
-use crate::web::events::to_js;
+use crate::web::js::{now_ms, or_cancel, spawn, to_js};
 use gloo_timers::future::TimeoutFuture;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlVideoElement, MediaStream};
 
 /// Delay between connect and the start of reading, ms.
@@ -50,6 +50,8 @@ pub struct LatencyDeps {
     /// Emits an event to the page: `pixelLatency`, `pixelLatencyEvent`,
     /// `pixelLatencyReport`, `compositeLatency`, with a plain-object payload.
     pub emit: Rc<dyn Fn(&'static str, JsValue)>,
+    /// Logs a warning through the session's logger.
+    pub warn: Rc<dyn Fn(&str)>,
 }
 
 /// Which pixel-marker mode is in effect.
@@ -199,8 +201,8 @@ impl LatencySession {
         *i.phase.borrow_mut() = Some(phase.clone());
         let weak = Rc::downgrade(&self.inner);
         let remote: MediaStream = Clone::clone(remote);
-        spawn_local(async move {
-            if or_cancel(TimeoutFuture::new(delay_ms), &phase)
+        spawn(Box::pin(async move {
+            if or_cancel(Box::pin(TimeoutFuture::new(delay_ms)), &phase)
                 .await
                 .is_none()
             {
@@ -209,7 +211,7 @@ impl LatencySession {
             if let Some(inner) = weak.upgrade() {
                 Inner::activate(&inner, &remote, video, phase);
             }
-        });
+        }));
     }
 
     /// The connection dropped: cancels a pending start, stops the reader and the report
@@ -225,7 +227,12 @@ impl LatencySession {
             return;
         }
         let c = CompositeLatency::new(i.client_rtt_ms.get(), m.rtt_ms, m.pipeline_latency_ms);
-        (i.deps.emit)("compositeLatency", to_js(&c));
+        (i.deps.emit)("compositeLatency", to_js(&c.to_json()));
+    }
+
+    /// True when stats samples are needed (the composite estimate uses the client RTT).
+    pub fn wants_stats(&self) -> bool {
+        self.inner.opts.composite && !self.inner.stopped.get()
     }
 
     /// A stats sample: keeps the client's round-trip time for the composite estimate.
@@ -370,14 +377,15 @@ impl Inner {
         match started {
             Ok(r) => *this.reader.borrow_mut() = Some(r),
             Err(e) => {
-                web_sys::console::warn_1(
-                    &format!("realtime: latency reading did not start: {e}").into(),
-                );
+                (this.deps.warn)(&crate::core::error::join(&[
+                    "latency reading did not start: ",
+                    &e.message,
+                ]));
                 return;
             }
         }
         let weak = Rc::downgrade(this);
-        spawn_local(report_loop(weak, phase));
+        spawn(Box::pin(report_loop(weak, phase)));
     }
 
     fn on_read(&self, out: ReadOutput) {
@@ -419,7 +427,7 @@ impl Inner {
                     mode: mode.as_str(),
                     frame: out.frame.clone(),
                 };
-                (self.deps.emit)("pixelLatency", to_js(&p));
+                (self.deps.emit)("pixelLatency", to_js(&p.to_json(now_ms())));
             }
             self.emit_outcome(outcome, out.now);
         }
@@ -429,10 +437,9 @@ impl Inner {
     }
 
     fn emit_outcome(&self, o: ProbeOutcome, now: f64) {
-        (self.deps.emit)(
-            "pixelLatencyEvent",
-            to_js(&ProbeEvent::from_outcome(o, now)),
-        );
+        let ttl = self.tracker.borrow().config().ttl_ms;
+        let event = ProbeEvent::from_outcome(o, now).to_json(now_ms(), ttl);
+        (self.deps.emit)("pixelLatencyEvent", to_js(&event));
     }
 
     /// Loss check and, when due, the report.
@@ -450,20 +457,18 @@ impl Inner {
         if let Some(r) = report {
             self.reports_sent.set(self.reports_sent.get() + 1);
             (self.deps.send)(r.to_message());
-            (self.deps.emit)(
-                "pixelLatencyReport",
-                to_js(&PixelLatencyReport {
-                    mode: self.mode().as_str(),
-                    report: r,
-                }),
-            );
+            let mode = match self.mode() {
+                LatencyMode::WsProbe => ReportMode::WsProbe,
+                _ => ReportMode::E2e,
+            };
+            (self.deps.emit)("pixelLatencyReport", to_js(&r.to_json(mode, now_ms())));
         }
     }
 }
 
 async fn report_loop(weak: Weak<Inner>, phase: CancelToken) {
     loop {
-        if or_cancel(TimeoutFuture::new(REPORT_TICK_MS), &phase)
+        if or_cancel(Box::pin(TimeoutFuture::new(REPORT_TICK_MS)), &phase)
             .await
             .is_none()
         {

@@ -25,18 +25,18 @@ use super::frames::FrameTicks;
 use super::js::{
     self, CanvasTrack, StreamReader, StreamWriter, TrackGenerator, TrackProcessor, VideoFrame,
 };
-use super::or_cancel;
 use crate::core::error::{ErrorCode, SdkError};
 use crate::core::latency::LatencyTracker;
 use crate::core::marker::{
-    gray_to_luma, stamp_strip, strip_gray, MARKER_HEIGHT, MARKER_WIDTH, NEUTRAL_CHROMA, STRIP_LEN,
+    stamp_i420, stamp_strip, I420Planes, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN,
 };
 use crate::web::cancel::CancelToken;
 use crate::web::error::{from_js, Result};
+use crate::web::js::{get, or_cancel, set, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageData, MediaStream,
     MediaStreamTrack,
@@ -145,7 +145,7 @@ impl Painter {
 
     /// Stamps `seq` at the bottom-left of the canvas (height `h`).
     fn put_strip(&mut self, seq: u16, h: u32) -> std::result::Result<(), JsValue> {
-        stamp_strip(&mut self.strip, seq).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        stamp_strip(&mut self.strip, seq).map_err(|e| JsValue::from_str(&e.message()))?;
         let img = ImageData::new_with_u8_clamped_array_and_sh(
             Clamped(&self.strip[..]),
             MARKER_WIDTH as u32,
@@ -194,7 +194,8 @@ enum Layout {
 }
 
 /// Stamps a frame without a canvas: `copyTo` of its pixels in its own format, the strip
-/// rows written into the copy (luma of the gray values and neutral chroma for YUV), a new
+/// written into the copy by the core codec (for YUV [`stamp_i420`]: the luma of the gray
+/// values and neutral chroma under the strip, so that re-encoding keeps it gray), a new
 /// `VideoFrame` from the copy with the same timestamp, duration and color space. No color
 /// conversion and no full-frame draw. `Ok(None)`: a format this does not handle (the canvas
 /// does it).
@@ -256,45 +257,64 @@ async fn stamp_in_format(
         dest.subarray(at as u32, end as u32).copy_from(bytes);
         Ok(())
     };
-    let gray = strip_gray(seq);
-    let strip_rows = h - MARKER_HEIGHT..h;
-    // Chroma rows under the strip (4:2:0: one chroma row per two luma rows).
-    let chroma_rows = (h - MARKER_HEIGHT) / 2..=(h - 1) / 2;
+    // The strip is stamped by the core codec (the server's) into a frame of its own, 24
+    // pixels wide, from an even luma row (so that its chroma rows are the frame's), and its
+    // pixels written over the copy's.
+    let top = (h - MARKER_HEIGHT) & !1;
+    let rows = h - top;
     match layout {
         Layout::Planar420 | Layout::Nv12 => {
-            let cs = frame.color_space();
-            let full_range = js_sys::Reflect::get(&cs, &"fullRange".into())
+            let full_range = js_sys::Reflect::get(&frame.color_space(), &"fullRange".into())
                 .ok()
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false);
-            let luma = gray.map(|v| gray_to_luma(v, full_range));
-            let y = plane(0)?;
-            for r in strip_rows {
-                write(y, r, &luma)?;
-            }
-            let neutral = [NEUTRAL_CHROMA; MARKER_WIDTH];
-            let chroma_planes: &[(u32, usize)] = if layout == Layout::Nv12 {
-                &[(1, MARKER_WIDTH)]
-            } else {
-                &[(1, MARKER_WIDTH / 2), (2, MARKER_WIDTH / 2)]
+            let (cw, crows) = (MARKER_WIDTH / 2, rows.div_ceil(2));
+            let mut y = vec![0u8; MARKER_WIDTH * rows];
+            let (mut u, mut v) = (vec![0u8; cw * crows], vec![0u8; cw * crows]);
+            let strip = I420Planes {
+                y: &mut y,
+                y_stride: MARKER_WIDTH,
+                u: &mut u,
+                v: &mut v,
+                uv_stride: cw,
+                width: MARKER_WIDTH,
+                height: rows,
             };
-            for &(i, len) in chroma_planes {
-                let p = plane(i)?;
-                for r in chroma_rows.clone() {
-                    write(p, r, neutral.get(..len).unwrap_or(&neutral))?;
+            stamp_i420(strip, seq, full_range).map_err(|e| JsValue::from_str(&e.message()))?;
+            // Every chroma sample of the small frame is under the strip; of its luma, the
+            // last 4 rows.
+            let luma = plane(0)?;
+            for (r, row) in y
+                .chunks_exact(MARKER_WIDTH)
+                .enumerate()
+                .skip(rows - MARKER_HEIGHT)
+            {
+                write(luma, top + r, row)?;
+            }
+            let chroma_rows = u.chunks_exact(cw).zip(v.chunks_exact(cw)).enumerate();
+            if layout == Layout::Nv12 {
+                let uv = plane(1)?;
+                let mut both = [0u8; MARKER_WIDTH];
+                for (r, (ur, vr)) in chroma_rows {
+                    for ((pair, cb), cr) in both.chunks_exact_mut(2).zip(ur).zip(vr) {
+                        pair.copy_from_slice(&[*cb, *cr]);
+                    }
+                    write(uv, top / 2 + r, &both)?;
+                }
+            } else {
+                let (up, vp) = (plane(1)?, plane(2)?);
+                for (r, (ur, vr)) in chroma_rows {
+                    write(up, top / 2 + r, ur)?;
+                    write(vp, top / 2 + r, vr)?;
                 }
             }
         }
         Layout::Rgb4 => {
-            let mut row = [255u8; MARKER_WIDTH * 4];
-            for (px, v) in row.chunks_exact_mut(4).zip(gray) {
-                if let [r, g, b, _] = px {
-                    (*r, *g, *b) = (v, v, v);
-                }
-            }
+            let mut strip = [0u8; STRIP_LEN];
+            stamp_strip(&mut strip, seq).map_err(|e| JsValue::from_str(&e.message()))?;
             let p = plane(0)?;
-            for r in strip_rows {
-                write(p, r, &row)?;
+            for (r, row) in strip.chunks_exact(MARKER_WIDTH * 4).enumerate() {
+                write(p, h - MARKER_HEIGHT + r, row)?;
             }
         }
     }
@@ -426,6 +446,7 @@ impl Stamper {
                 return Err(e);
             }
         };
+        keep_resolution(&video_out, &video_track);
         // `addTrack` rather than the constructor's track list: the stream must hold these
         // very tracks (stopping ours ends what the page sees; the audio stays the caller's).
         let output = match MediaStream::new() {
@@ -492,6 +513,20 @@ impl Drop for Stamper {
     }
 }
 
+/// The content hint of the stamped track: the page's own hint on its camera track, else
+/// `"detail"`. A marker is one pixel per bit, so it can only be read at the size it was
+/// stamped; with `"detail"` a browser that is short of bandwidth or CPU lowers the frame rate
+/// rather than the resolution (Chromium: `maintain-resolution`), where a downscaled frame
+/// would lose its probe (at 1280 × 704 Chromium otherwise starts at 960 × 528 until its
+/// bandwidth estimate grows, about 20 s on loopback).
+fn keep_resolution(out: &MediaStreamTrack, input: &MediaStreamTrack) {
+    let hint = get(input, "contentHint")
+        .as_string()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "detail".into());
+    set(out, "contentHint", &hint.into());
+}
+
 fn document() -> Result<web_sys::Document> {
     web_sys::window()
         .and_then(|w| w.document())
@@ -531,12 +566,13 @@ fn start_processor(
         JsValue::from(&reader).unchecked_into(),
         JsValue::from(&writer).unchecked_into(),
     );
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         let mut warned = false;
         // The copy buffer of the in-format path; `None` in a `Some` slot means not tried yet.
         let mut in_format: Option<Option<js_sys::Uint8Array>> = Some(None);
         loop {
-            let Some(Ok(chunk)) = or_cancel(JsFuture::from(r.read()), &cancel).await else {
+            let Some(Ok(chunk)) = or_cancel(Box::pin(JsFuture::from(r.read())), &cancel).await
+            else {
                 break;
             };
             let done = js_sys::Reflect::get(&chunk, &"done".into())
@@ -598,12 +634,12 @@ fn start_processor(
                 },
             };
             // The generator takes ownership of a written frame (and closes it).
-            match or_cancel(JsFuture::from(w.write(&out)), &cancel).await {
+            match or_cancel(Box::pin(JsFuture::from(w.write(&out))), &cancel).await {
                 Some(Ok(_)) => counters.update(|s| s.frames_out += 1),
                 _ => break,
             }
         }
-    });
+    }));
     Ok((
         out,
         Parts::Processor {
@@ -666,10 +702,10 @@ fn start_canvas(
     let out: MediaStreamTrack = JsValue::from(&track).unchecked_into();
     let (v, t): (HtmlVideoElement, CanvasTrack) =
         (video.clone(), JsValue::from(&track).unchecked_into());
-    spawn_local(async move {
+    spawn(Box::pin(async move {
         let mut ticks = FrameTicks::new(&v);
         loop {
-            let Some(Some(_tick)) = or_cancel(ticks.next(), &cancel).await else {
+            let Some(Some(_tick)) = or_cancel(Box::pin(ticks.next()), &cancel).await else {
                 break;
             };
             if cancel.is_cancelled() {
@@ -709,7 +745,7 @@ fn start_canvas(
                 }
             });
         }
-    });
+    }));
     Ok((
         out,
         Parts::Canvas {
