@@ -18,14 +18,6 @@ const EVENTS: &[&str] = &[
     "serverMetrics",
 ];
 
-struct Session {
-    client: JsValue,
-    events: Recorder,
-    remote: RemoteStream,
-    _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
-    _on_remote: Closure<dyn FnMut(JsValue)>,
-}
-
 fn options(extra_query: &str) -> (JsValue, RemoteStream, Closure<dyn FnMut(JsValue)>) {
     let o = obj(&format!(
         r#"{{"model": "mirage", "extraQueryParams": {{{extra_query}}}}}"#

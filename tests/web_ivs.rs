@@ -20,14 +20,6 @@ const EVENTS: &[&str] = &[
     "serverMetrics",
 ];
 
-struct Session {
-    client: JsValue,
-    events: Recorder,
-    remote: RemoteStream,
-    _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
-    _on_remote: Closure<dyn FnMut(JsValue)>,
-}
-
 fn emulator_url() -> String {
     format!("{}/ivs-emulator.js", http_base())
 }

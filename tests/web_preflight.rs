@@ -27,6 +27,17 @@ fn reasons(r: &JsValue) -> Vec<String> {
         .collect()
 }
 
+/// The check's verdict is "good", over UDP.
+fn assert_good_over_udp(r: &JsValue) {
+    assert_eq!(
+        get(r, "quality").as_string().as_deref(),
+        Some("good"),
+        "{:?}",
+        reasons(r)
+    );
+    assert_eq!(metric(r, "transport").as_string().as_deref(), Some("udp"));
+}
+
 #[wasm_bindgen_test]
 async fn a_shallow_check_reaches_the_service_and_gathers_with_its_turn_server() {
     let t = Tracker::install();
@@ -34,13 +45,7 @@ async fn a_shallow_check_reaches_the_service_and_gathers_with_its_turn_server() 
     let r = check_with(&factory("test-key"), JsValue::UNDEFINED)
         .await
         .unwrap_or_else(|e| panic!("{}", why(&e)));
-    assert_eq!(
-        get(&r, "quality").as_string().as_deref(),
-        Some("good"),
-        "{:?}",
-        reasons(&r)
-    );
-    assert_eq!(metric(&r, "transport").as_string().as_deref(), Some("udp"));
+    assert_good_over_udp(&r);
     let rtt = metric(&r, "rttMs").as_f64().expect("rttMs");
     assert!((0.0..1000.0).contains(&rtt), "{rtt}");
     // The service's turn_config was used: relay candidates came, so nothing to say.
@@ -129,13 +134,7 @@ async fn a_deep_check_measures_a_short_session() {
     )
     .await
     .unwrap_or_else(|e| panic!("{}", why(&e)));
-    assert_eq!(
-        get(&r, "quality").as_string().as_deref(),
-        Some("good"),
-        "{:?}",
-        reasons(&r)
-    );
-    assert_eq!(metric(&r, "transport").as_string().as_deref(), Some("udp"));
+    assert_good_over_udp(&r);
     let samples = metric(&r, "sampleCount").as_f64().expect("sampleCount");
     assert!(samples >= 3.0, "{samples} samples in 4 s");
     let ttff = metric(&r, "ttffMs").as_f64().expect("ttffMs");

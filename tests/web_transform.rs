@@ -141,15 +141,6 @@ fn stop_all(stream: &MediaStream) {
     }
 }
 
-/// A client connected in transform mode, its events and its output.
-struct Session {
-    client: JsValue,
-    events: Recorder,
-    remote: RemoteStream,
-    _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
-    _on_remote: Closure<dyn FnMut(JsValue)>,
-}
-
 impl Session {
     fn output(&self) -> MediaStream {
         self.remote.get().expect("onRemoteStream was called")

@@ -13,14 +13,6 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-struct Session {
-    client: JsValue,
-    events: Recorder,
-    remote: RemoteStream,
-    _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
-    _on_remote: Closure<dyn FnMut(JsValue)>,
-}
-
 /// Connects the fake camera with `iceTransportPolicy: policy`; `extra` is more members of
 /// the options.
 async fn connect(policy: &str, extra: &str) -> Result<Session, JsValue> {

@@ -229,6 +229,16 @@ pub fn factory(api_key: &str) -> JsValue {
     get(&client, "realtime")
 }
 
+/// A connected client as the suites hold it: the client, its recorded events, its remote
+/// stream, and the callbacks that must live as long as it.
+pub struct Session {
+    pub client: JsValue,
+    pub events: Recorder,
+    pub remote: RemoteStream,
+    pub _cbs: Vec<Closure<dyn FnMut(JsValue)>>,
+    pub _on_remote: Closure<dyn FnMut(JsValue)>,
+}
+
 /// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the
 /// IVS SDK's alike), for checking that nothing is left open. The globals are wrapped in a
 /// `Proxy` once per page; `instanceof` keeps working.
