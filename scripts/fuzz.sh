@@ -44,7 +44,14 @@ if ((${#targets[@]} == 0)); then
 fi
 
 say "building ${#targets[@]} targets"
-(cd fuzz && cargo fuzz build -O -a -s "$sanitizer") >&2
+# libFuzzer is C++: built with the g++ that scripts/setup.sh installs, whatever `c++` is here.
+export CXX=${CXX:-g++}
+if ! (cd fuzz && cargo fuzz build -O -a -s "$sanitizer") >&2; then
+  echo "fuzz: the build failed; compiler and disk here:" >&2
+  "$CXX" --version 2>&1 | head -1 >&2 || true
+  df -h . >&2 || true
+  exit 1
+fi
 
 bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
 logs=target/fuzz-logs
