@@ -21,45 +21,32 @@ else
   say "debian packages present"
 fi
 
+# cargo_tool CRATE VERSION COMMAND [FLAG...]: `cargo install` CRATE at exactly VERSION (with
+# the flags) unless `COMMAND --version` already prints that version as its second word.
+cargo_tool() {
+  local crate=$1 version=$2 command=$3
+  shift 3
+  # shellcheck disable=SC2086 # COMMAND may be two words ("cargo fuzz")
+  if [ "$($command --version 2>/dev/null | awk '{print $2}')" = "$version" ]; then
+    say "$crate $version present"
+  else
+    say "cargo install $crate $version"
+    cargo install -q "$crate" --version "=$version" --force "$@"
+  fi
+}
+
 # 2. wasm-bindgen-cli, exactly the version of the crate (TOOLCHAIN.md step 4).
 wb=$(pin tools wasm-bindgen-cli)
 if ! grep -q "^wasm-bindgen = { version = \"=$wb\"" Cargo.toml; then
   echo "setup: wasm-pack.toml pins wasm-bindgen-cli $wb but Cargo.toml pins another wasm-bindgen" >&2
   exit 1
 fi
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wb" ]; then
-  say "wasm-bindgen-cli $wb present"
-else
-  say "cargo install wasm-bindgen-cli $wb"
-  cargo install -q wasm-bindgen-cli --version "=$wb" --force
-fi
-
-# 3. wasm-pack (TOOLCHAIN.md step 5).
-wp=$(pin tools wasm-pack)
-if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" = "$wp" ]; then
-  say "wasm-pack $wp present"
-else
-  say "cargo install wasm-pack $wp"
-  cargo install -q wasm-pack --version "=$wp" --force
-fi
-
-# 3b. twiggy, for the size profile (scripts/size-profile.sh).
-tw=$(pin tools twiggy)
-if [ "$(twiggy --version 2>/dev/null | awk '{print $2}')" = "$tw" ]; then
-  say "twiggy $tw present"
-else
-  say "cargo install twiggy $tw"
-  cargo install -q twiggy --version "=$tw" --locked --force
-fi
-
-# 3c. cargo-fuzz for the fuzz targets of the core (scripts/fuzz.sh).
-cf=$(pin tools cargo-fuzz)
-if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" = "$cf" ]; then
-  say "cargo-fuzz $cf present"
-else
-  say "cargo install cargo-fuzz $cf"
-  cargo install -q cargo-fuzz --version "=$cf" --force
-fi
+cargo_tool wasm-bindgen-cli "$wb" wasm-bindgen
+# 3. wasm-pack (TOOLCHAIN.md step 5); twiggy for the size profile (scripts/size-profile.sh);
+#    cargo-fuzz for the fuzz targets of the core (scripts/fuzz.sh).
+cargo_tool wasm-pack "$(pin tools wasm-pack)" wasm-pack
+cargo_tool twiggy "$(pin tools twiggy)" twiggy --locked
+cargo_tool cargo-fuzz "$(pin tools cargo-fuzz)" "cargo fuzz"
 
 # 4. npm tools: wasm-opt (binaryen), tsc, the real IVS SDK for the browser tests,
 #    playwright-core for the end-to-end tests of the test page, publint for the package,
