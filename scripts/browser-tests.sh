@@ -17,7 +17,14 @@ rm -rf "$TMPDIR"; mkdir -p "$TMPDIR"
 # A TURN server (coturn) on 127.0.0.1; the reference server sends its credentials to every
 # session (`turn_config`).
 bash scripts/turn.sh start
-trap 'bash scripts/turn.sh stop; rm -rf "$TMPDIR"' EXIT
+server_pid=
+# On exit, whatever happened: the reference server, coturn and the temp folder go.
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  bash scripts/turn.sh stop
+  rm -rf "$TMPDIR"
+}
+trap cleanup EXIT
 # The real amazon-ivs-web-broadcast package (installed by scripts/setup.sh) is served at
 # /vendor/ for tests/web_ivs_real.rs.
 # shellcheck disable=SC2046 # the TURN flags are words
@@ -25,7 +32,6 @@ trap 'bash scripts/turn.sh stop; rm -rf "$TMPDIR"' EXIT
 server_pid=$!
 # For measurements that sample the server process (scripts/transform-bench.sh).
 echo "$server_pid" > "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.pid"
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null || true; bash scripts/turn.sh stop; rm -rf "$TMPDIR"' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$TEST_PORT/healthz" >/dev/null 2>&1 && break
   kill -0 $server_pid 2>/dev/null || { echo "reference server exited:"; cat "$root/target/test-logs/server${TEST_LOG_SUFFIX:-}.log"; exit 1; }
