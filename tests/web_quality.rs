@@ -64,6 +64,21 @@ fn verdicts(s: &Session) -> Vec<(String, String)> {
     s.events.of("connectionQuality").iter().map(level).collect()
 }
 
+/// The verdicts with the figures behind them, for a failure message.
+fn trail(s: &Session) -> Vec<String> {
+    let figure = |v: &JsValue, k| metric(v, k).map_or("-".into(), |x| format!("{x:.3}"));
+    s.events
+        .of("connectionQuality")
+        .iter()
+        .map(|v| {
+            let (q, f) = level(v);
+            let m = ["packetLoss", "availableUpstreamKbps", "rttMs", "fps"];
+            let m: Vec<String> = m.iter().map(|k| format!("{k} {}", figure(v, k))).collect();
+            format!("{q}/{f} ({})", m.join(", "))
+        })
+        .collect()
+}
+
 fn is_bad(l: &(String, String)) -> bool {
     l.0 == "poor" || l.0 == "critical"
 }
@@ -75,14 +90,15 @@ async fn degrades_and_recovers(s: &Session, i: &Impairment) {
     let named = |l: &(String, String)| is_bad(l) && l.1 == i.factor;
     let degraded = wait_until(40_000, || verdicts(s).iter().any(named)).await;
     let seen = verdicts(s);
-    assert!(degraded, "never poor with {}: {seen:?}", i.factor);
+    assert!(degraded, "never poor with {}: {:?}", i.factor, trail(s));
     let bad_at = seen.iter().position(named).unwrap();
     for early in seen[..bad_at].iter().filter(|l| is_bad(l)) {
         assert!(
             i.onset.contains(&early.1.as_str()),
-            "limiting factor {} before {}: {seen:?}",
+            "limiting factor {} before {}: {:?}",
             early.1,
-            i.factor
+            i.factor,
+            trail(s)
         );
     }
     let recovered = wait_until(i.recover_ms, || {
@@ -92,7 +108,7 @@ async fn degrades_and_recovers(s: &Session, i: &Impairment) {
     })
     .await;
     let seen = verdicts(s);
-    assert!(recovered, "no recovery after {}: {seen:?}", i.factor);
+    assert!(recovered, "no recovery after {}: {:?}", i.factor, trail(s));
     for w in seen.windows(2) {
         assert_ne!(w[0], w[1], "an event without a change: {seen:?}");
     }

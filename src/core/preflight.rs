@@ -335,6 +335,7 @@ mod tests {
             fps: Some(25.0),
             expected_fps: Some(25.0),
             packet_loss: Some(0.0),
+            upstream_loss: Some(0.0),
             upstream_jitter_ms: Some(4.0),
             available_upstream_kbps: Some(3000.0),
             wanted_upstream_kbps: Some(2500.0),

@@ -21,6 +21,10 @@
 //!    row that comes first in the table). Everything good gives `none`. Glass-to-glass latency,
 //!    when measured, grades latency instead of RTT. Time to first frame is reported but not
 //!    graded: it happened once, at the start, and says nothing about the connection now.
+//!    Packet loss is the worse of the two directions: inbound, as the browser counts it, and
+//!    upstream, the share of the outbound video's packets sent again ([`ResentShare`]).
+//!    Retransmissions repair most of the upstream loss, so the far end's reports hide it, but
+//!    every one answers a lost packet, and that loss is what congestion control acts on.
 //!    While packet loss is at least [`LOSS_CUTS_RATE`], the bandwidth rows are not graded:
 //!    the browser's congestion control lowers its estimate (and the encoder's target) under
 //!    such loss whatever the link's capacity, so a low estimate then is loss's doing, and a
@@ -174,6 +178,9 @@ pub struct QualitySample {
     /// Inbound packet loss over the interval (packetsLost / (packetsLost + packetsReceived)
     /// deltas), 0..=1.
     pub packet_loss: Option<f64>,
+    /// Upstream loss before repair: the share of the outbound video's packets sent again
+    /// ([`ResentShare`]), 0..=1.
+    pub upstream_loss: Option<f64>,
     /// Jitter of the outbound video as the far end sees it (remote-inbound `jitter`, or the
     /// server's `jitter_ms`), ms.
     pub upstream_jitter_ms: Option<f64>,
@@ -198,7 +205,7 @@ pub struct Metrics {
     pub ttff_ms: Option<f64>,
     /// Received frames per second.
     pub fps: Option<f64>,
-    /// Inbound packet loss, 0..=1.
+    /// Packet loss, the worse of inbound and upstream, 0..=1.
     pub packet_loss: Option<f64>,
     /// Upstream jitter, ms.
     pub upstream_jitter_ms: Option<f64>,
@@ -224,7 +231,8 @@ pub struct Verdict {
 impl QualitySample {
     /// The figures one stats snapshot gives; `model_fps` is the frame rate of the session's
     /// model (`None` for a viewer). What stats do not hold (`g2g_ms`, `g2g_drop_ratio`,
-    /// `ttff_ms`, `upstream_jitter_ms`) is left `None` for the caller to fill in.
+    /// `ttff_ms`, `upstream_jitter_ms`, `upstream_loss`) is left `None` for the caller to
+    /// fill in.
     ///
     /// * `rtt_ms`: the connection's `currentRoundTripTime`;
     /// * `fps`: the inbound video's `framesPerSecond` (0 while none is decoded);
@@ -282,6 +290,36 @@ impl QualitySample {
                 .map(LimitationReason::parse),
             ..QualitySample::default()
         }
+    }
+}
+
+/// Upstream loss before repair, from one stats poll to the next: `Δ retransmittedPacketsSent
+/// ÷ Δ packetsSent` of the outbound video. The far end asks again (NACK) for each packet the
+/// network lost and the browser sends it again, so the share of packets resent is the
+/// upstream loss as congestion control sees it, while the far end's receiver reports count
+/// only what the retransmissions did not repair.
+#[derive(Debug, Clone, Default)]
+pub struct ResentShare {
+    /// The outbound video's stats id, packets sent and packets resent at the last poll.
+    last: Option<(String, f64, f64)>,
+}
+
+impl ResentShare {
+    /// The share over the interval since the previous poll; `None` on the first poll, for
+    /// a new stats object, when nothing was sent or the counters went backwards.
+    pub fn update(&mut self, s: &StatsSnapshot) -> Option<f64> {
+        let out = s
+            .outbound_video
+            .as_ref()
+            .filter(|o| !o.is_unavailable("retransmittedPacketsSent"));
+        let now = out.map(|o| {
+            let (sent, resent) = (o.num("packetsSent"), o.num("retransmittedPacketsSent"));
+            (o.id.clone(), sent, resent)
+        });
+        let last = std::mem::replace(&mut self.last, now);
+        let ((id, sent, resent), (last_id, last_sent, last_resent)) = (self.last.as_ref()?, last?);
+        let (sent, resent) = (sent - last_sent, resent - last_resent);
+        (*id == last_id && sent > 0.0 && resent >= 0.0).then(|| (resent / sent).min(1.0))
     }
 }
 
@@ -593,6 +631,14 @@ fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
     Some(non_negative(num)? / den).filter(|r| r.is_finite())
 }
 
+/// The larger of two optional figures; either alone when the other is unknown.
+fn worse(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn share(flag: Option<bool>) -> Option<f64> {
     flag.map(|b| if b { 1.0 } else { 0.0 })
 }
@@ -625,7 +671,7 @@ impl Figures {
                 g2g_ms: non_negative(s.g2g_ms),
                 ttff_ms: None,
                 fps,
-                packet_loss: fraction(s.packet_loss),
+                packet_loss: worse(fraction(s.packet_loss), fraction(s.upstream_loss)),
                 upstream_jitter_ms: non_negative(s.upstream_jitter_ms),
                 g2g_drop_ratio: fraction(s.g2g_drop_ratio),
                 available_upstream_kbps: non_negative(s.available_upstream_kbps),
@@ -891,6 +937,7 @@ mod tests {
             fps: Some(30.0),
             expected_fps: Some(30.0),
             packet_loss: Some(0.0),
+            upstream_loss: Some(0.0),
             upstream_jitter_ms: Some(5.0),
             available_upstream_kbps: Some(3000.0),
             wanted_upstream_kbps: Some(2500.0),
@@ -1217,6 +1264,7 @@ mod tests {
             fps: Some(-3.0),
             expected_fps: Some(0.0),
             packet_loss: Some(f64::NAN),
+            upstream_loss: Some(-0.5),
             upstream_jitter_ms: Some(-0.1),
             available_upstream_kbps: Some(f64::NAN),
             wanted_upstream_kbps: Some(0.0),
@@ -1489,8 +1537,14 @@ mod tests {
         assert_eq!(s.wanted_upstream_kbps, Some(WANTED_UPSTREAM_KBPS));
         assert_eq!(s.limitation, Some(LimitationReason::Bandwidth));
         assert_eq!(
-            (s.g2g_ms, s.ttff_ms, s.upstream_jitter_ms, s.stalled),
-            (None, None, None, None),
+            (
+                s.g2g_ms,
+                s.ttff_ms,
+                s.upstream_jitter_ms,
+                s.upstream_loss,
+                s.stalled
+            ),
+            (None, None, None, None, None),
             "left to the caller"
         );
     }
@@ -1576,6 +1630,49 @@ mod tests {
         assert_eq!(
             feed.levels().last().map(|l| (l.1, l.2)),
             Some((Quality::Critical, LimitingFactor::Bandwidth))
+        );
+
+        // Retransmissions hid the inbound loss; the server saw the upstream lose 15 %.
+        let mut feed = Feed::warmed_up();
+        feed.push(
+            QualitySample {
+                packet_loss: Some(0.03),
+                upstream_loss: Some(0.15),
+                ..lossy
+            },
+            10,
+        );
+        assert_eq!(
+            feed.levels().last().map(|l| (l.1, l.2)),
+            Some((Quality::Poor, LimitingFactor::Loss))
+        );
+        assert_eq!(feed.current().metrics.packet_loss, Some(0.15));
+    }
+
+    #[test]
+    fn the_resent_share_is_upstream_loss_over_the_interval() {
+        use crate::core::json::parse;
+        use crate::core::stats::{entries_from_json, StatsParser};
+        let report = |id: &str, sent: u32, resent: u32| {
+            let text = format!(
+                r#"[{{"type": "outbound-rtp", "id": "{id}", "kind": "video", "packetsSent": {sent}, "retransmittedPacketsSent": {resent}}}]"#
+            );
+            entries_from_json(&parse(&text).expect("JSON"))
+        };
+        let mut parser = StatsParser::new();
+        let mut share = ResentShare::default();
+        let mut poll =
+            |id, sent, resent, t| share.update(&parser.parse(&report(id, sent, resent), t));
+        assert_eq!(poll("OV", 1000, 10, 1000.0), None, "no interval yet");
+        assert_eq!(poll("OV", 1200, 40, 2000.0), Some(0.15));
+        assert_eq!(poll("OV", 1200, 40, 3000.0), None, "nothing sent");
+        assert_eq!(poll("OV2", 50, 0, 4000.0), None, "a new stats object");
+        assert_eq!(poll("OV2", 150, 0, 5000.0), Some(0.0));
+        assert_eq!(poll("OV2", 100, 0, 6000.0), None, "counters went backwards");
+        assert_eq!(
+            share.update(&StatsSnapshot::default()),
+            None,
+            "no outbound video"
         );
     }
 
@@ -1668,12 +1765,12 @@ mod tests {
             ];
             (
                 (figure(), figure(), figure(), figure(), figure(), figure()),
-                (figure(), figure(), figure(), figure()),
+                (figure(), figure(), figure(), figure(), figure()),
                 reason,
                 any::<Option<bool>>(),
             )
-                .prop_map(|((a, b, c, d, e, f), (g, h, i, j), limitation, stalled)| {
-                    QualitySample {
+                .prop_map(
+                    |((a, b, c, d, e, f), (g, h, i, j, k), limitation, stalled)| QualitySample {
                         rtt_ms: a,
                         g2g_ms: b,
                         g2g_drop_ratio: c,
@@ -1681,13 +1778,14 @@ mod tests {
                         fps: e,
                         expected_fps: f,
                         packet_loss: g,
+                        upstream_loss: k,
                         upstream_jitter_ms: h,
                         available_upstream_kbps: i,
                         wanted_upstream_kbps: j,
                         limitation,
                         stalled,
-                    }
-                })
+                    },
+                )
         }
 
         fn time() -> impl Strategy<Value = f64> {

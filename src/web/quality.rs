@@ -1,13 +1,14 @@
 //! A session's connection quality (`connectionQuality`, `getConnectionQuality()`): each stats
-//! poll becomes a core [`QualitySample`] (plus the server's upstream jitter, the time to first
-//! frame and, with latency tracking, the glass-to-glass figures of the recent probes) fed to
-//! the core's [`QualityMonitor`], which decides when the verdict changed. Also the time to
+//! poll becomes a core [`QualitySample`] (plus the upstream loss from the poll before, the
+//! server's upstream jitter, the time to first frame and, with latency tracking, the
+//! glass-to-glass figures of the recent probes) fed to the core's [`QualityMonitor`], which
+//! decides when the verdict changed. Also the time to
 //! first frame: `connect()` → the first frame the page's `latencyTracking.videoElement`
 //! presents (`requestVideoFrameCallback`), else the remote video track's `unmute` (its first
 //! media), which costs nothing while nobody asks.
 
 use crate::core::json::Json;
-use crate::core::quality::{ProbeWindow, QualityMonitor, QualitySample};
+use crate::core::quality::{ProbeWindow, QualityMonitor, QualitySample, ResentShare};
 use crate::core::stats::StatsSnapshot;
 use crate::web::events::Emitter;
 use crate::web::js::{get, or_cancel, perf_now, spawn};
@@ -32,6 +33,8 @@ pub struct QualityWatch {
     unmute: RefCell<Option<EventListener>>,
     /// Recent pixel-marker probe outcomes.
     probes: RefCell<ProbeWindow>,
+    /// Upstream loss from the outbound video's retransmissions.
+    resent: RefCell<ResentShare>,
     /// A preflight's test session keeps every sample.
     collected: RefCell<Option<Vec<QualitySample>>>,
 }
@@ -78,6 +81,7 @@ impl QualityWatch {
         let probes = self.probes.borrow();
         let sample = QualitySample {
             upstream_jitter_ms: ctx.stats.server_jitter_ms(),
+            upstream_loss: self.resent.borrow_mut().update(snap),
             ttff_ms: self.ttff_ms.get(),
             g2g_ms: probes.median_ms(now),
             g2g_drop_ratio: probes.drop_ratio(now),
