@@ -483,6 +483,10 @@ impl Peer {
             }
             Event::KeyframeRequest(req) => out.push(Propagate::KeyframeRequest(self.id, req)),
             Event::PeerStats(s) => {
+                // `inbound_loss_rate` is the transport-wide loss (TWCC sequence numbers):
+                // the share of the client's datagrams the network lost, before
+                // retransmissions repair any. The video's receiver-report loss (below) is
+                // after repair and is not reported.
                 if let Some(c) = &self.counters {
                     c.set_transport(s.rtt, None, s.ingress_loss_fraction);
                 }
@@ -494,7 +498,7 @@ impl Peer {
                 if let (true, Some(c)) = (video, &self.counters) {
                     // RTP timestamp units of the 90 kHz video clock.
                     let jitter = Duration::from_micros(u64::from(s.jitter) * 1000 / 90);
-                    c.set_transport(s.rtt, Some(jitter), s.loss);
+                    c.set_transport(s.rtt, Some(jitter), None);
                 }
             }
             _ => {}

@@ -246,19 +246,20 @@ async fn loss_drops_datagrams_both_ways_until_it_ends() {
     // 0.8 × 0.8 = 0.64 expected.
     assert!((0.48..0.8).contains(&lossy), "{lossy}");
     assert!(clean > 0.95, "{clean}");
-    // The server saw the inbound loss too (in the reports of the lossy window; each one
-    // covers what arrived since the previous one, so some may see little).
+    // The server saw the inbound loss too: the network's 20 %, before retransmissions
+    // repair any (in the reports of the lossy window; each one covers what arrived since
+    // the previous one, so some may see little).
     let mut reported = Vec::new();
     while let Some(v) = next_json(&mut ws).await {
         if let Some(l) = v["inbound_loss_rate"].as_f64() {
             reported.push(l);
         }
-        if reported.len() >= 12 || reported.iter().any(|l| *l > 0.05) {
+        if reported.len() >= 12 || reported.iter().any(|l| *l >= 0.1) {
             break;
         }
     }
     eprintln!("server inbound_loss_rate reports: {reported:?}");
-    assert!(reported.iter().any(|l| *l > 0.05), "{reported:?}");
+    assert!(reported.iter().any(|l| *l >= 0.1), "{reported:?}");
     srv.stop().await;
 }
 
