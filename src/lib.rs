@@ -16,12 +16,17 @@
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
+mod heap;
+#[cfg(target_arch = "wasm32")]
 mod web;
 
 /// The JS-facing API, for the crate's own browser tests.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod web_api {
+    /// Bytes of the wasm heap in use (test builds only).
+    #[cfg(debug_assertions)]
+    pub use crate::heap::in_use as heap_in_use;
     pub use crate::web::api::{
         create_decart_client, create_realtime_client, Models, RealTimeClient,
     };
