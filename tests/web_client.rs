@@ -557,32 +557,3 @@ async fn abort_signal_abandons_a_retrying_connect() {
     );
     assert_eq!(t.open_sockets(mark), 0);
 }
-
-/// Sessions give back the memory they took: after a warm-up, more sessions (connect, stats
-/// for a while, disconnect) leave the wasm heap in use where it was. The page drops its
-/// client with `free()`, as the garbage collector would.
-#[wasm_bindgen_test]
-async fn sessions_give_back_their_heap() {
-    async fn one_session() {
-        let s = connect_with("").await.expect("connect");
-        sleep(1200).await;
-        call(&s.client, "disconnect", &[]);
-        call(&s.client, "free", &[]);
-        drop(s);
-        sleep(500).await;
-    }
-    for _ in 0..3 {
-        one_session().await;
-    }
-    let before = realtime_video_sdk::web_api::heap_in_use();
-    const MORE: usize = 6;
-    for _ in 0..MORE {
-        one_session().await;
-    }
-    let after = realtime_video_sdk::web_api::heap_in_use();
-    web_sys::console::log_1(&format!("heap in use: {before} -> {after} bytes").into());
-    assert!(
-        after <= before + MORE * 128,
-        "the heap in use grew from {before} to {after} bytes over {MORE} sessions"
-    );
-}
