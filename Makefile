@@ -18,7 +18,7 @@ pkg: ## build the npm package into pkg/ and print its size
 	bash scripts/setup.sh
 	bash scripts/build-pkg.sh
 
-size: ## where the package's bytes go: top 25 wasm items (twiggy), sections, glue
+size: ## where the package's bytes go: top 25 wasm items (twiggy), bytes by module, sections, glue
 	bash scripts/setup.sh
 	bash scripts/size-profile.sh
 

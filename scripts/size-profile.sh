@@ -2,7 +2,7 @@
 # Where the package's bytes go: builds the package (scripts/build-pkg.sh) and lists the
 # largest items of its wasm with twiggy, by the names the debug wasm keeps (the same build
 # and optimisation as the published wasm, with its names section), then the wasm's sections
-# raw and gzip -9, and the JS glue.
+# raw and gzip -9, the items summed by module (scripts/size-modules.mjs), and the JS glue.
 #   bash scripts/size-profile.sh [N]     (N items, 25 by default)
 # Environment: SIZE_PROFILE_NO_BUILD=1 profiles the pkg/ already built.
 set -euo pipefail
@@ -16,6 +16,8 @@ debug="$out/${name}_bg.debug.wasm"; wasm="$out/${name}_bg.wasm"
 say "top $n items of the wasm (bytes before compression; twiggy top)"
 # The names section itself is not downloaded (the published wasm has none): left out.
 twiggy top -n "$((n + 1))" "$debug" | grep -v '"function names" subsection'
+say "the wasm by module (bytes before compression)"
+twiggy top -n 100000 --format csv "$debug" | node scripts/size-modules.mjs 25
 say "sections of the published wasm"
 node scripts/wasm-sections.mjs "$wasm"
 say "JS glue: $(stat -c %s "$out/$name.js") bytes, gzip -9 $(gzip -9 -c "$out/$name.js" | wc -c)"
