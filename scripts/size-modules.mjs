@@ -22,15 +22,16 @@ for (const line of lines) {
   if (!row) continue;
   const [raw, size] = row;
   const name = raw.replace(/\[[0-9a-f]{16}\]/g, "");
-  if (/^"?(function|data|local) names"? subsection|^Σ|^\.\.\. and/.test(name)) continue;
+  // The names subsections are not in the published wasm.
+  if (/names?"? subsection$|^Σ|^\.\.\. and/.test(name)) continue;
   let key;
-  if (name.startsWith("data segment")) key = "data (strings, tables)";
+  if (/^data segment|^data\[/.test(name)) key = "data (strings, tables)";
   else if (name.includes("::drop_in_place")) key = "drop glue";
   else {
     const own = /realtime_video_sdk::((?:web|core)(?:::[a-z_0-9]+)?)/.exec(name);
     if (own && /^<?realtime_video_sdk::/.test(name)) key = own[1];
     else if (/^<?(wasm_bindgen|js_sys|web_sys|gloo_\w+|futures_\w+)/.test(name)) key = "wasm-bindgen, js-sys, web-sys, gloo, futures";
-    else if (/^<?((core|alloc|std|talc)::|\[|&|(str|char|bool|[iuf](8|16|32|64|size))\b)/.test(name)) key = "standard library, allocator";
+    else if (/^<?((core|alloc|std|talc)::|\[|&|(str|char|bool|[iuf](8|16|32|64|size))\b)|^mem(cpy|set|move|cmp)$/.test(name)) key = "standard library, allocator";
     else if (/shim|^__w|^__externref|^elem|^table|^import|^type|^export/.test(name)) key = "bindings: shims, imports, tables";
     else if (/^code\[/.test(name)) key = "unnamed code";
     else if (/^[a-z_0-9]+$|^__[A-Za-z]+$/i.test(name)) key = "exported functions";

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Where the package's bytes go: builds the package (scripts/build-pkg.sh) and lists the
 # largest items of its wasm with twiggy, by the names the debug wasm keeps (the same build
-# and optimisation as the published wasm, with its names section), then the wasm's sections
-# raw and gzip -9, the items summed by module (scripts/size-modules.mjs), and the JS glue.
+# and optimisation as the published wasm, with its names section), then every item summed
+# by module (scripts/size-modules.mjs), the wasm's sections raw and gzip -9, and the JS glue.
 #   bash scripts/size-profile.sh [N]     (N items, 25 by default)
 # Environment: SIZE_PROFILE_NO_BUILD=1 profiles the pkg/ already built.
 set -euo pipefail

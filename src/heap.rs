@@ -1,7 +1,7 @@
 //! The wasm heap: talc instead of the standard library's dlmalloc, ~1.9 KB gzip smaller in
 //! the package (`make pkg`: 140,267 → 138,315 bytes). The page and its events run on one
-//! thread. Test builds count the bytes in use, so the browser tests can show that sessions
-//! give back what they took.
+//! thread. Debug builds (the browser tests') count the bytes in use, so the tests can show
+//! that sessions give back what they took (`tests/web_heap.rs`).
 
 #[cfg(not(debug_assertions))]
 #[global_allocator]

@@ -8,6 +8,8 @@
 //!   It is plain Rust, built and tested natively, and shared with the reference server.
 //! * `web` (wasm32 only): the glue that turns browser events into core inputs and core
 //!   outputs into browser calls, exported to JavaScript with `wasm-bindgen`.
+//!
+//! Beside them, `heap` (wasm32 only) chooses the wasm heap's allocator.
 
 // Tests may unwrap (a failed unwrap is a failed test); the library itself may not (the
 // workspace lints deny it, checked by clippy on the non-test build).
@@ -24,7 +26,7 @@ mod web;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod web_api {
-    /// Bytes of the wasm heap in use (test builds only).
+    /// Bytes of the wasm heap in use (debug builds only: the browser tests').
     #[cfg(debug_assertions)]
     pub use crate::heap::in_use as heap_in_use;
     pub use crate::web::api::{
