@@ -17,16 +17,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn one_session() {
     let camera = fake_camera(false).await;
     let o = obj(r#"{"model": "mirage"}"#);
-    let remote = RemoteStream::default();
-    let on_remote = remote.callback();
-    set(&o, "onRemoteStream", on_remote.as_ref().clone());
-    let client = await_promise(call(
-        &factory("test-key"),
-        "connect",
-        &[camera.clone().into(), o],
-    ))
-    .await
-    .expect("connect");
+    let (outcome, _remote, _on_remote) = connect_client(&camera.clone().into(), &o).await;
+    let client = outcome.expect("connect");
     let events = Recorder::default();
     let _cbs = events.attach(&client, &["connectionChange", "stats", "diagnostic"]);
     let ev = events.clone();

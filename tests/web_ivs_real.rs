@@ -155,16 +155,8 @@ async fn real_package_is_found_by_url() {
         r#"{{"model": "mirage", "transport": "ivs", "maxRetries": 0, "ivsSdkUrl": "{}"}}"#,
         vendor_url()
     ));
-    let remote = RemoteStream::default();
-    let cb = remote.callback();
-    set(&o, "onRemoteStream", cb.as_ref().clone());
-    let e = await_promise(call(
-        &factory("test-key"),
-        "connect",
-        &[camera.clone().into(), o],
-    ))
-    .await
-    .expect_err("must fail to join");
+    let (outcome, _remote, _cb) = connect_client(&camera.clone().into(), &o).await;
+    let e = outcome.expect_err("must fail to join");
     // Loaded (not IVS_LOAD_FAILED): the failure is the stage's.
     assert_eq!(detail(&e), "IVS_STAGE_ERROR", "{}", why(&e));
     for t in camera.get_tracks().iter() {

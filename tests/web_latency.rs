@@ -291,16 +291,8 @@ async fn stamped_frames_read_back_locally_on_the_canvas_path() {
 /// Connects the SDK with `stream` as the camera; returns the client and the echoed stream.
 async fn connect_echo(stream: &MediaStream) -> (JsValue, MediaStream, Closure<dyn FnMut(JsValue)>) {
     let o = obj(r#"{"model": "mirage"}"#);
-    let remote = RemoteStream::default();
-    let cb = remote.callback();
-    set(&o, "onRemoteStream", cb.as_ref().clone());
-    let client = await_promise(call(
-        &factory("test-key"),
-        "connect",
-        &[stream.clone().into(), o],
-    ))
-    .await
-    .expect("connect");
+    let (outcome, remote, cb) = connect_client(&stream.clone().into(), &o).await;
+    let client = outcome.expect("connect");
     let r = remote.get().expect("onRemoteStream was called");
     (client, r, cb)
 }

@@ -39,16 +39,8 @@ async fn connect(transport: &str, latency: &str, extra: &str) -> Session {
     let o = obj(&format!(
         r#"{{"model": "mirage", "transport": "{transport}", "latencyTracking": {latency}{ivs}{extra}}}"#
     ));
-    let remote = RemoteStream::default();
-    let on_remote = remote.callback();
-    set(&o, "onRemoteStream", on_remote.as_ref().clone());
-    let client = await_promise(call(
-        &factory("test-key"),
-        "connect",
-        &[camera.clone().into(), o],
-    ))
-    .await
-    .expect("connect");
+    let (outcome, _remote, on_remote) = connect_client(&camera.clone().into(), &o).await;
+    let client = outcome.expect("connect");
     let events = Recorder::default();
     let cbs = events.attach(&client, EVENTS);
     Session {

@@ -239,6 +239,29 @@ pub struct Session {
     pub _on_remote: Closure<dyn FnMut(JsValue)>,
 }
 
+/// `realtime.connect(stream, options)` with the test key, the way a page calls it, with an
+/// `onRemoteStream` holder set in `options`: the outcome, the holder, and its callback
+/// (which must live as long as the client).
+pub async fn connect_client(
+    stream: &JsValue,
+    options: &JsValue,
+) -> (
+    Result<JsValue, JsValue>,
+    RemoteStream,
+    Closure<dyn FnMut(JsValue)>,
+) {
+    let remote = RemoteStream::default();
+    let on_remote = remote.callback();
+    set(options, "onRemoteStream", on_remote.as_ref().clone());
+    let outcome = await_promise(call(
+        &factory("test-key"),
+        "connect",
+        &[stream.clone(), options.clone()],
+    ))
+    .await;
+    (outcome, remote, on_remote)
+}
+
 /// Every `RTCPeerConnection` and `WebSocket` the page creates from now on (the SDK's and the
 /// IVS SDK's alike), for checking that nothing is left open. The globals are wrapped in a
 /// `Proxy` once per page; `instanceof` keeps working.
