@@ -90,6 +90,8 @@ const files = [
   ...Object.values(wasm).map((w) => w.slice(2)),
   ...extras,
   ...extra,
+  // The JS modules the glue imports (js/*.js that the wasm binds to).
+  ...(existsSync(path.join(out, "snippets")) ? ["snippets/"] : []),
 ];
 for (const file of files) {
   if (!existsSync(path.join(out, file))) throw new Error(`finish-pkg: ${file} is missing from ${outDir}`);

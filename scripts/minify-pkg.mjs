@@ -6,12 +6,14 @@
 //     `<class>_<method>`, and closure shims named after their whole Rust signature), except
 //     `memory`, which pages reach through init()'s return value; the typings that list the
 //     exports (`InitOutput` in `<name>.d.ts`, and `<name>_bg.wasm.d.ts`) follow;
-//   - the glue is minified with terser (the pinned version in .tools); class names stay.
+//   - the glue is minified with terser (the pinned version in .tools); class names stay;
+//   - so are the package's own JS modules that the glue imports (snippets/, from js/), and
+//     the wasm's imports from them get a short module name.
 // The release and the debug wasm share the glue, so both get the same names (the debug
 // wasm's names section still calls each function by its Rust name).
 //   node scripts/minify-pkg.mjs OUT_DIR OUT_NAME
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -156,7 +158,16 @@ function shortName(i) {
 
 const wasms = wasmPaths.map((p) => readFileSync(p));
 const names = new Map();
+// The package's own JS modules (`#[wasm_bindgen(module = "/js/…")]`, copied under
+// snippets/): the wasm imports their exports by their own names, so only the module's name
+// gets shorter.
+const snippets = new Map();
+const isSnippet = (module) => /^\.\/snippets\/[A-Za-z0-9_./-]+\.js$/.test(module);
 for (const imp of WebAssembly.Module.imports(new WebAssembly.Module(wasms[0]))) {
+  if (isSnippet(imp.module)) {
+    if (!snippets.has(imp.module)) snippets.set(imp.module, `${shortModule}${snippets.size}`);
+    continue;
+  }
   if (imp.module !== glueModule) fail(`import from an unknown module ${imp.module}`);
   if (!names.has(imp.name)) names.set(imp.name, shortName(names.size));
 }
@@ -183,6 +194,11 @@ const replaceOnce = (from, to) => {
 };
 for (const [long, short] of names) replaceOnce(`\n        ${long}: function(`, `\n        ${short}: function(`);
 replaceOnce(`"${glueModule}": import0`, `${shortModule}: import0`);
+for (const [long, short] of snippets) {
+  const at = glue.indexOf(`"${long}": import`);
+  if (at < 0) fail(`the glue does not import ${long}`);
+  glue = glue.slice(0, at) + short + glue.slice(at + long.length + 2);
+}
 // The glue reaches the exports only as `wasm.<name>`; each must be one of them.
 glue = glue.replace(/\bwasm\.([A-Za-z0-9_$]+)/g, (_, e) => {
   if (!kept.has(e) && !exportNames.has(e)) fail(`the glue uses wasm.${e}, not an export`);
@@ -190,6 +206,7 @@ glue = glue.replace(/\bwasm\.([A-Za-z0-9_$]+)/g, (_, e) => {
 });
 
 const wasmRename = (module, field) => {
+  if (snippets.has(module)) return [snippets.get(module), field];
   const short = names.get(field);
   if (module !== glueModule || short === undefined) fail(`unexpected import ${module}.${field}`);
   return [shortModule, short];
@@ -200,6 +217,7 @@ const renamed = wasms.map((bytes) => renameExports(renameImports(bytes, wasmRena
 const keys = new Set(names.values());
 for (const bytes of renamed) {
   for (const imp of WebAssembly.Module.imports(new WebAssembly.Module(bytes))) {
+    if ([...snippets.values()].includes(imp.module)) continue;
     if (imp.module !== shortModule || !keys.has(imp.name)) fail(`import ${imp.module}.${imp.name} is not in the glue`);
   }
 }
@@ -228,8 +246,15 @@ const declared = [
 if (!declared[0] || declared[0] !== declared[1]) fail(`the typings declare ${declared.join(" and ")} exports`);
 
 writeFileSync(gluePath, glue);
-execFileSync(
-  path.join(root, ".tools/node_modules/.bin/terser"),
-  [gluePath, "--module", "--compress", "passes=2", "--mangle", "--keep-classnames", "--output", gluePath],
-  { stdio: "inherit" },
-);
+const terser = (file) =>
+  execFileSync(
+    path.join(root, ".tools/node_modules/.bin/terser"),
+    [file, "--module", "--compress", "passes=2", "--mangle", "--keep-classnames", "--output", file],
+    { stdio: "inherit" },
+  );
+terser(gluePath);
+// Every module under snippets/ (the glue imports some of them itself).
+const snippetDir = path.join(out, "snippets");
+if (existsSync(snippetDir)) {
+  for (const f of readdirSync(snippetDir, { recursive: true })) if (f.endsWith(".js")) terser(path.join(snippetDir, f));
+}

@@ -197,6 +197,10 @@ async fn frame_rate_is_preserved(path: StamperPath, expected: ActivePath) {
         "every frame probed: {s:?}"
     );
     assert_eq!(s.stamp_failures, 0);
+    if expected == ActivePath::TrackProcessor {
+        // The camera's frames are I420: each is stamped in its own format, without a canvas.
+        assert_eq!(s.stamped_in_format, s.frames_stamped, "{s:?}");
+    }
     stamper.stop();
     discard(&vin);
     discard(&vout);

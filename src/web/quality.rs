@@ -10,9 +10,10 @@
 use crate::core::json::Json;
 use crate::core::quality::{ProbeWindow, QualityMonitor, QualitySample, ResentShare};
 use crate::core::stats::StatsSnapshot;
+use crate::web::chan::channel;
 use crate::web::events::Emitter;
 use crate::web::js::{get, or_cancel, perf_now, spawn};
-use crate::web::latency::frames::FrameTicks;
+use crate::web::latency::frames::FrameWatch;
 use crate::web::session::Session;
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
@@ -131,12 +132,15 @@ impl QualityWatch {
         if let Some(video) = ctx.publisher().and_then(|p| p.latency_video.clone()) {
             self.watching.set(true);
             let cancel = ctx.cancel.clone();
+            let (tx, mut rx) = channel();
+            let watch = FrameWatch::new(&video, move |now, _| {
+                tx.send(now);
+            });
             spawn(Box::pin(async move {
-                let mut ticks = FrameTicks::new(&video);
-                if let Some(Some(t)) = or_cancel(Box::pin(ticks.next()), &cancel).await {
-                    if let Some(ctx) = weak.upgrade() {
-                        ctx.quality.ttff_ms.set(Some((t.now - started).max(0.0)));
-                    }
+                let first = or_cancel(Box::pin(rx.next()), &cancel).await;
+                drop(watch);
+                if let (Some(Some(now)), Some(ctx)) = (first, weak.upgrade()) {
+                    ctx.quality.ttff_ms.set(Some((now - started).max(0.0)));
                 }
             }));
             return;

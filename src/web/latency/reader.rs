@@ -14,25 +14,22 @@
 //! [`ProbeReader::for_stream`] plays a `MediaStream` in a hidden, muted `<video>` that the
 //! reader owns and removes on stop. [`ProbeReader::stop`] (or dropping it) ends the loop:
 //! no frame is read after it.
+//!
+//! The frames are taken and the strip copied in the package's `js/frames.js`
+//! (`startReader`); this module decodes the strip with the core's codec and keeps the
+//! tracker's books.
 
-use super::frames::{FrameTicks, Tick, TickSource};
-use super::js::{self, VideoFrame};
-use super::stamper::hidden_video;
-use crate::core::error::{ErrorCode, SdkError};
+use super::js::{self, stat};
+use crate::core::error::ErrorCode;
 use crate::core::json::{Json, Obj};
 use crate::core::latency::{LatencyTracker, ProbeOutcome};
-use crate::core::marker::{
-    read_luma, read_strip_luma, MarkerRead, MARKER_HEIGHT, MARKER_WIDTH, STRIP_LEN,
-};
-use crate::web::cancel::CancelToken;
+use crate::core::marker::{read_luma, read_strip_luma, MarkerRead, MARKER_WIDTH};
 use crate::web::error::{from_js, Result};
-use crate::web::js::{or_cancel, spawn};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, MediaStream};
+use web_sys::{HtmlVideoElement, MediaStream};
 
 /// The `requestVideoFrameCallback` metadata of the frame a probe was read from (W3C names),
 /// for cross-checks; the time fields are `performance.now()` ms.
@@ -74,17 +71,10 @@ impl FrameInfo {
             .build()
     }
 
-    fn from_tick(tick: &Tick) -> Self {
-        let m = &tick.metadata;
-        let n = |k: &str| {
-            if m.is_object() {
-                js::number(m, k)
-            } else {
-                None
-            }
-        };
+    fn from_metadata(now: f64, m: &JsValue) -> Self {
+        let n = |k: &str| crate::web::js::get(m, k).as_f64().filter(|v| v.is_finite());
         FrameInfo {
-            callback_time: tick.now,
+            callback_time: now,
             presented_frames: n("presentedFrames"),
             media_time: n("mediaTime"),
             presentation_time: n("presentationTime"),
@@ -127,198 +117,15 @@ pub struct ReaderStats {
     pub read_failures: u64,
 }
 
-/// Where the strip is drawn and read back.
-struct StripCanvas {
-    _canvas: HtmlCanvasElement,
-    ctx: CanvasRenderingContext2d,
-}
-
-impl StripCanvas {
-    fn new(doc: &web_sys::Document) -> Result<Self> {
-        let fail = |m: &str, e: &JsValue| from_js(ErrorCode::MediaError, m, e);
-        let canvas: HtmlCanvasElement = doc
-            .create_element("canvas")
-            .map_err(|e| fail("could not create the marker canvas", &e))?
-            .unchecked_into();
-        canvas.set_width(MARKER_WIDTH as u32);
-        canvas.set_height(MARKER_HEIGHT as u32);
-        let opts = js::object(&[("willReadFrequently", true.into()), ("alpha", false.into())]);
-        let ctx: CanvasRenderingContext2d = canvas
-            .get_context_with_context_options("2d", &opts)
-            .map_err(|e| fail("no 2D context for the marker canvas", &e))?
-            .ok_or_else(|| {
-                SdkError::new(ErrorCode::MediaError, "no 2D context for the marker canvas")
-            })?
-            .unchecked_into();
-        // 1:1 copy of the strip: no filtering across the bit boundaries.
-        ctx.set_image_smoothing_enabled(false);
-        Ok(StripCanvas {
-            _canvas: canvas,
-            ctx,
-        })
-    }
-
-    /// Draws the bottom-left strip of the current frame of `video` and decodes it; `None`
-    /// when the frame cannot be read.
-    fn read(&self, video: &HtmlVideoElement) -> Option<MarkerRead> {
-        let (w, h) = (video.video_width(), video.video_height());
-        if (w as usize) < MARKER_WIDTH || (h as usize) < MARKER_HEIGHT {
-            return None;
-        }
-        let (mw, mh) = (MARKER_WIDTH as f64, MARKER_HEIGHT as f64);
-        self.ctx
-            .draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
-                video,
-                0.0,
-                f64::from(h) - mh,
-                mw,
-                mh,
-                0.0,
-                0.0,
-                mw,
-                mh,
-            )
-            .ok()?;
-        let data = self.ctx.get_image_data(0.0, 0.0, mw, mh).ok()?.data();
-        Some(read_strip_luma(&data))
-    }
-}
-
-/// How the strip of the element's current frame is read: from a `VideoFrame` of it with
-/// `copyTo` of just the bottom rows where the browser supports it, else through the canvas.
-/// Each way is given up for good on its first failure.
-struct StripReader {
-    canvas: StripCanvas,
-    /// `copyTo` in the frame's own YUV format (its luma plane); `false` once that failed.
-    native: bool,
-    /// `copyTo` converted to RGBA; `false` once that failed (or without `VideoFrame`).
-    rgba: bool,
-    /// The copy's buffer, sized on demand.
-    buf: Option<js_sys::Uint8Array>,
-    /// The copy in wasm memory.
-    bytes: Vec<u8>,
-}
-
-impl StripReader {
-    async fn read(&mut self, video: &HtmlVideoElement) -> Option<MarkerRead> {
-        while self.native || self.rgba {
-            match self.read_frame(video).await {
-                Ok(read) => return read,
-                Err(_) if self.native => self.native = false,
-                Err(_) => self.rgba = false,
-            }
-        }
-        self.canvas.read(video)
-    }
-
-    /// Reads the strip of the element's current frame. `Ok(None)`: no frame or one too small
-    /// to hold a strip; `Err`: the way in use does not work here.
-    async fn read_frame(
-        &mut self,
-        video: &HtmlVideoElement,
-    ) -> std::result::Result<Option<MarkerRead>, JsValue> {
-        if video.video_width() == 0 {
-            return Ok(None);
-        }
-        let frame = VideoFrame::new(video, &JsValue::UNDEFINED)?;
-        let result = self.read_video_frame(&frame).await;
-        frame.close();
-        result
-    }
-
-    async fn read_video_frame(
-        &mut self,
-        frame: &VideoFrame,
-    ) -> std::result::Result<Option<MarkerRead>, JsValue> {
-        let vr = frame.visible_rect();
-        let (Some(x), Some(y), Some(w), Some(h)) = (
-            js::number(&vr, "x"),
-            js::number(&vr, "y"),
-            js::number(&vr, "width"),
-            js::number(&vr, "height"),
-        ) else {
-            return Err(JsValue::from_str("no visible rect"));
-        };
-        let (mw, mh) = (MARKER_WIDTH as f64, MARKER_HEIGHT as f64);
-        if w < mw || h < mh {
-            return Ok(None);
-        }
-        let yuv420 = matches!(frame.format().as_deref(), Some("I420" | "I420A" | "NV12"));
-        if self.native && yuv420 {
-            // A 4:2:0 rect starts on an even row: one more row above the strip when needed.
-            let top = ((y + h - mh) / 2.0).floor() * 2.0;
-            let rows = y + h - top;
-            let rect = js::object(&[
-                ("x", x.into()),
-                ("y", top.into()),
-                ("width", mw.into()),
-                ("height", rows.into()),
-            ]);
-            let layout = self.copy(frame, &js::object(&[("rect", rect)])).await?;
-            let luma = js_sys::Reflect::get(&layout, &0.into())?;
-            let (Some(offset), Some(stride)) =
-                (js::number(&luma, "offset"), js::number(&luma, "stride"))
-            else {
-                return Err(JsValue::from_str("copyTo gave no plane layout"));
-            };
-            let full_range = js_sys::Reflect::get(&frame.color_space(), &"fullRange".into())
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            let plane = self.bytes.get(offset as usize..).unwrap_or(&[]);
-            return Ok(Some(read_luma(
-                plane,
-                stride as usize,
-                MARKER_WIDTH,
-                rows as usize,
-                full_range,
-            )));
-        }
-        if !self.rgba {
-            return Err(JsValue::from_str("no RGBA copies"));
-        }
-        let rect = js::object(&[
-            ("x", x.into()),
-            ("y", (y + h - mh).into()),
-            ("width", mw.into()),
-            ("height", mh.into()),
-        ]);
-        let opts = js::object(&[("rect", rect), ("format", "RGBA".into())]);
-        self.copy(frame, &opts).await?;
-        Ok(Some(read_strip_luma(&self.bytes)))
-    }
-
-    /// `frame.copyTo` with `opts` into `bytes`; resolves to the plane layouts.
-    async fn copy(
-        &mut self,
-        frame: &VideoFrame,
-        opts: &JsValue,
-    ) -> std::result::Result<JsValue, JsValue> {
-        let size = frame.allocation_size(opts)?;
-        let buf = match &self.buf {
-            Some(b) if b.length() == size => b.clone(),
-            _ => {
-                let b = js_sys::Uint8Array::new_with_length(size);
-                self.buf = Some(b.clone());
-                b
-            }
-        };
-        let layout = JsFuture::from(frame.copy_to(&buf, opts)?).await?;
-        self.bytes.resize(size as usize, 0);
-        buf.copy_to(&mut self.bytes);
-        Ok(layout)
-    }
-}
+/// `onRead(t0, pixels, stride, rows, fullRange, now, metadata)` of `js/frames.js`.
+type OnRead = dyn FnMut(f64, JsValue, u32, u32, bool, f64, JsValue);
 
 /// A running reader; see the module documentation.
 #[must_use = "dropping the reader stops it"]
 pub struct ProbeReader {
-    cancel: CancelToken,
-    stats: Rc<Cell<ReaderStats>>,
-    /// The element made by [`ProbeReader::for_stream`], removed on stop.
-    owned_video: Option<HtmlVideoElement>,
-    source: TickSource,
+    handle: js::Handle,
     stopped: Cell<bool>,
+    _on_read: Closure<OnRead>,
 }
 
 impl ProbeReader {
@@ -328,7 +135,7 @@ impl ProbeReader {
         tracker: Rc<RefCell<LatencyTracker>>,
         sink: ReadSink,
     ) -> Result<ProbeReader> {
-        Self::start_inner(video, None, tracker, sink)
+        Self::start_inner(video, false, tracker, sink)
     }
 
     /// Plays `stream` in a hidden, muted, autoplaying `<video>` and reads it; the element is
@@ -338,109 +145,82 @@ impl ProbeReader {
         tracker: Rc<RefCell<LatencyTracker>>,
         sink: ReadSink,
     ) -> Result<ProbeReader> {
-        let video = hidden_video(stream)?;
-        Self::start_inner(&video.clone(), Some(video), tracker, sink)
+        let video = js::hidden_video(stream).map_err(failed)?;
+        Self::start_inner(&video, true, tracker, sink)
     }
 
     fn start_inner(
         video: &HtmlVideoElement,
-        owned: Option<HtmlVideoElement>,
+        owned: bool,
         tracker: Rc<RefCell<LatencyTracker>>,
         sink: ReadSink,
     ) -> Result<ProbeReader> {
-        let doc = web_sys::window()
-            .and_then(|w| w.document())
-            .ok_or_else(|| {
-                SdkError::new(ErrorCode::MediaError, "no document to read markers in")
-            })?;
-        let strip = match StripCanvas::new(&doc) {
-            Ok(canvas) => {
-                let frames = js::has_global("VideoFrame");
-                StripReader {
-                    canvas,
-                    native: frames,
-                    rgba: frames,
-                    buf: None,
-                    bytes: Vec::with_capacity(STRIP_LEN),
-                }
-            }
-            Err(e) => {
-                if let Some(v) = &owned {
-                    release_video(v);
-                }
-                return Err(e);
-            }
+        // A strip read at `t0` from the frame the callback at `now` presented: RGBA pixels of
+        // the strip (`stride` 0), else the luma plane of the bottom `rows` rows.
+        let on_read = move |t0: f64,
+                            pixels: JsValue,
+                            stride: u32,
+                            rows: u32,
+                            full_range: bool,
+                            now: f64,
+                            metadata: JsValue| {
+            let pixels = js_sys::Uint8Array::new(&pixels).to_vec();
+            let read = if stride == 0 {
+                read_strip_luma(&pixels)
+            } else {
+                read_luma(
+                    &pixels,
+                    stride as usize,
+                    MARKER_WIDTH,
+                    rows as usize,
+                    full_range,
+                )
+            };
+            let (outcome, expired) = {
+                let mut t = tracker.borrow_mut();
+                (t.on_read(read, t0), t.expire(t0))
+            };
+            let frame = matches!(outcome, Some(ProbeOutcome::Received { .. }))
+                .then(|| FrameInfo::from_metadata(now, &metadata));
+            sink(ReadOutput {
+                now: t0,
+                read,
+                outcome,
+                expired,
+                frame,
+            });
         };
-        let cancel = CancelToken::new();
-        let stats = Rc::new(Cell::new(ReaderStats::default()));
-        let mut ticks = FrameTicks::new(video);
-        let source = ticks.source();
-        let (video, c, st) = (video.clone(), cancel.clone(), stats.clone());
-        let mut strip = strip;
-        spawn(Box::pin(async move {
-            loop {
-                let Some(Some(tick)) = or_cancel(Box::pin(ticks.next()), &c).await else {
-                    break;
-                };
-                if c.is_cancelled() {
-                    break;
-                }
-                let t0 = js::perf_now();
-                let Some(read) = strip.read(&video).await else {
-                    let mut s = st.get();
-                    s.read_failures += 1;
-                    st.set(s);
-                    continue;
-                };
-                let (outcome, expired) = {
-                    let mut t = tracker.borrow_mut();
-                    (t.on_read(read, t0), t.expire(t0))
-                };
-                let frame = matches!(outcome, Some(ProbeOutcome::Received { .. }))
-                    .then(|| FrameInfo::from_tick(&tick));
-                let dt = js::perf_now() - t0;
-                let mut s = st.get();
-                s.frames_read += 1;
-                s.read_ms_total += dt;
-                s.read_ms_max = s.read_ms_max.max(dt);
-                st.set(s);
-                sink(ReadOutput {
-                    now: t0,
-                    read,
-                    outcome,
-                    expired,
-                    frame,
-                });
-            }
-        }));
+        let on_read = Closure::<OnRead>::new(on_read);
+        let handle =
+            js::start_reader(video, owned, on_read.as_ref().unchecked_ref()).map_err(failed)?;
         Ok(ProbeReader {
-            cancel,
-            stats,
-            owned_video: owned,
-            source,
+            handle,
             stopped: Cell::new(false),
+            _on_read: on_read,
         })
     }
 
     /// Counts and costs so far.
     pub fn stats(&self) -> ReaderStats {
-        self.stats.get()
+        let s = self.handle.stats();
+        ReaderStats {
+            frames_read: stat(&s, "framesRead") as u64,
+            read_ms_total: stat(&s, "readMsTotal"),
+            read_ms_max: stat(&s, "readMsMax"),
+            read_failures: stat(&s, "readFailures") as u64,
+        }
     }
 
     /// Whether frames come from `requestVideoFrameCallback` (else `requestAnimationFrame`).
     pub fn uses_video_frame_callback(&self) -> bool {
-        self.source == TickSource::VideoFrame
+        self.handle.vfc()
     }
 
     /// Stops reading (no frame is read after this) and removes the element the reader made.
     /// Idempotent.
     pub fn stop(&self) {
-        if self.stopped.replace(true) {
-            return;
-        }
-        self.cancel.cancel();
-        if let Some(v) = &self.owned_video {
-            release_video(v);
+        if !self.stopped.replace(true) {
+            self.handle.stop();
         }
     }
 }
@@ -451,7 +231,6 @@ impl Drop for ProbeReader {
     }
 }
 
-fn release_video(v: &HtmlVideoElement) {
-    v.set_src_object(None);
-    v.remove();
+fn failed(e: JsValue) -> crate::core::error::SdkError {
+    from_js(ErrorCode::MediaError, "latency reading could not start", &e)
 }

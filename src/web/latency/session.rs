@@ -19,7 +19,7 @@
 
 use super::reader::{ProbeReader, ReadOutput, ReaderStats};
 use super::stamper::{ActivePath, Stamper, StamperPath, StamperStats};
-use super::{js, PixelLatency};
+use super::PixelLatency;
 use crate::core::latency::{
     CompositeLatency, LatencyConfig, LatencyMode as ReportMode, LatencyTracker, ProbeEvent,
     ProbeOutcome,
@@ -29,7 +29,7 @@ use crate::core::protocol::{ClientMessage, MetricsReport};
 use crate::core::stats::StatsSnapshot;
 use crate::web::cancel::CancelToken;
 use crate::web::error::Result;
-use crate::web::js::{now_ms, or_cancel, spawn, to_js};
+use crate::web::js::{now_ms, or_cancel, perf_now, spawn, to_js};
 use gloo_timers::future::TimeoutFuture;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -129,7 +129,7 @@ impl LatencySession {
         config: LatencyConfig,
         deps: LatencyDeps,
     ) -> LatencySession {
-        let tracker = Rc::new(RefCell::new(LatencyTracker::new(config, js::perf_now())));
+        let tracker = Rc::new(RefCell::new(LatencyTracker::new(config, perf_now())));
         LatencySession {
             inner: Rc::new(Inner {
                 opts: opts.clone(),
@@ -357,7 +357,7 @@ impl Inner {
         if this.stopped.get() || phase.is_cancelled() {
             return;
         }
-        let now = js::perf_now();
+        let now = perf_now();
         {
             let mut t = this.tracker.borrow_mut();
             // Nothing read before now: start from a clean slate and a fresh report period.
@@ -444,7 +444,7 @@ impl Inner {
 
     /// Loss check and, when due, the report.
     fn tick(&self) {
-        let now = js::perf_now();
+        let now = perf_now();
         let (expired, report) = {
             let mut t = self.tracker.borrow_mut();
             let expired = t.expire(now);

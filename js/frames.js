@@ -1,0 +1,462 @@
+// The frame plumbing of latency tracking, driven from the wasm (src/web/latency): the
+// browser's per-frame APIs are called from here, where a call costs nothing to cross,
+// while every decision stays in Rust. Per frame this module asks the wasm two things at most:
+// whether to stamp a probe (`probe(now)`, the latency tracker) and the strip of its
+// sequence number (`strip(seq, rows, fullRange)`, the marker codec); a reader hands the
+// wasm the strip's pixels to decode (`onRead`).
+//
+//   watchFrames(video, onFrame): one call per presented frame
+//   hiddenVideo(stream): a muted, playing, invisible <video> of the stream
+//   startStamper(stream, canvasOnly, probe, strip): the stamped stream, see below
+//   startReader(video, owned, onRead): reads the strip of each presented frame
+//
+// Each start returns a handle whose stop() releases everything it made; the caller's
+// tracks are never stopped.
+
+const W = 24;
+const H = 4;
+const now = () => performance.now();
+
+/**
+ * Calls `onFrame(now, metadata)` at each presented frame of `video`
+ * (`requestVideoFrameCallback`), else at each display refresh (`requestAnimationFrame`,
+ * `metadata` undefined). The next callback is requested before `onFrame` runs.
+ */
+export function watchFrames(video, onFrame) {
+  const vfc = typeof video.requestVideoFrameCallback === "function";
+  let id = 0;
+  let live = true;
+  const request = () => {
+    id = vfc ? video.requestVideoFrameCallback(tick) : requestAnimationFrame(tick);
+  };
+  const tick = (t, metadata) => {
+    if (!live) return;
+    request();
+    onFrame(t, metadata);
+  };
+  request();
+  return {
+    vfc,
+    stop() {
+      if (!live) return;
+      live = false;
+      if (vfc) video.cancelVideoFrameCallback(id);
+      else cancelAnimationFrame(id);
+    },
+  };
+}
+
+/**
+ * A muted, autoplaying `<video>` of `stream`, in the document but invisible (browsers only
+ * present frames of elements that are rendered), playing. Styled through the CSSOM, which a
+ * strict `style-src` allows.
+ */
+export function hiddenVideo(stream) {
+  const video = document.createElement("video");
+  video.muted = true;
+  video.autoplay = true;
+  video.setAttribute("playsinline", "");
+  video.setAttribute("aria-hidden", "true");
+  Object.assign(video.style, {
+    position: "fixed", left: "0", top: "0", width: "2px", height: "2px",
+    opacity: "0", pointerEvents: "none", zIndex: "-1",
+  });
+  video.srcObject = stream;
+  if (!document.body) throw new Error("no document body for the hidden video");
+  document.body.append(video);
+  video.play().catch(() => {});
+  return video;
+}
+
+function dropVideo(video) {
+  video.srcObject = null;
+  video.remove();
+}
+
+function canvas2d(width, height, options) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", options);
+  if (!ctx) throw new Error("no 2D context for the canvas");
+  return ctx;
+}
+
+/**
+ * Wraps the first video track of `stream` and stamps the strip of a probe into the frames
+ * the latency tracker picks (`probe(now)`: a sequence number, or -1 for none). Returns
+ * `{stream, processor, stats, stop()}`: `stream` carries the stamped video track and
+ * `stream`'s own audio tracks.
+ *
+ * Where `MediaStreamTrackProcessor`, `MediaStreamTrackGenerator` and `VideoFrame` exist
+ * (and `canvasOnly` is false), frames are read from a processor on a clone of the track and
+ * written to a generator: an unprobed frame passes through untouched; a probed one is
+ * replaced by a copy with the same timestamp that carries the strip, made in the frame's own
+ * pixel format where it is I420, NV12 or 4-byte RGB (`copyTo`, the strip rows written into
+ * the copy), else by drawing it to a canvas. Otherwise a hidden `<video>` plays a clone of the
+ * track and each presented frame is drawn to a canvas whose `captureStream(0)` track emits
+ * one frame per draw.
+ */
+export function startStamper(stream, canvasOnly, probe, strip) {
+  const input = stream.getVideoTracks()[0];
+  if (!input) throw new Error("the stream has no video track to stamp");
+  const g = globalThis;
+  const processor = !canvasOnly && !!(g.MediaStreamTrackProcessor && g.MediaStreamTrackGenerator && g.VideoFrame);
+  const stats = {
+    framesIn: 0, framesOut: 0, framesStamped: 0, stampedInFormat: 0, stampFailures: 0,
+    stampMsTotal: 0, stampMsMax: 0, passMsTotal: 0,
+  };
+  const stamped = (t0, inFormat) => {
+    const dt = now() - t0;
+    stats.framesStamped++;
+    stats.stampedInFormat += inFormat;
+    stats.stampMsTotal += dt;
+    stats.stampMsMax = Math.max(stats.stampMsMax, dt);
+  };
+  const ctx = canvas2d(W, H, { alpha: false, desynchronized: true });
+  const canvas = ctx.canvas;
+  const fit = (w, h) => {
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+  };
+  const stripOf = (seq, rows, fullRange) => {
+    const bytes = strip(seq, rows, fullRange);
+    if (!bytes.length) throw new Error("the marker codec gave no strip");
+    return bytes;
+  };
+  const putStrip = (seq, h) => {
+    const rgba = stripOf(seq, 0, false);
+    ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), W, H), 0, h - H);
+  };
+  const source = input.clone();
+  let stopped = false;
+  let release;
+  let out;
+  try {
+    out = processor ? pump() : draw();
+  } catch (e) {
+    source.stop();
+    throw e;
+  }
+  // A marker is one pixel per bit, so it can only be read at the size it was stamped: with
+  // "detail" a browser short of bandwidth or CPU lowers the frame rate, not the resolution.
+  out.contentHint = input.contentHint || "detail";
+  const output = new MediaStream();
+  output.addTrack(out);
+  for (const t of stream.getAudioTracks()) output.addTrack(t);
+  return {
+    stream: output,
+    processor,
+    stats,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      release();
+      source.stop();
+    },
+  };
+
+  function pump() {
+    const reader = new MediaStreamTrackProcessor({ track: source }).readable.getReader();
+    const generator = new MediaStreamTrackGenerator({ kind: "video" });
+    const writer = generator.writable.getWriter();
+    release = () => {
+      reader.cancel().catch(() => {});
+      writer.abort().catch(() => {});
+      generator.stop();
+    };
+    (async () => {
+      let inFormat = true;
+      let warned = false;
+      for (;;) {
+        let chunk;
+        try {
+          chunk = await reader.read();
+        } catch {
+          break;
+        }
+        const frame = chunk.value;
+        if (chunk.done || !frame) break;
+        if (stopped) {
+          frame.close();
+          break;
+        }
+        const t0 = now();
+        const seq = probe(t0);
+        let next = frame;
+        stats.framesIn++;
+        if (seq < 0) {
+          stats.passMsTotal += now() - t0;
+        } else {
+          try {
+            let copy = null;
+            if (inFormat) {
+              try {
+                copy = await stampInFormat(frame, seq);
+              } catch {
+                inFormat = false;
+              }
+              if (stopped) {
+                copy?.close();
+                frame.close();
+                break;
+              }
+            }
+            const native = copy ? 1 : 0;
+            copy ??= stampByCanvas(frame, seq);
+            frame.close();
+            if (stopped) {
+              copy.close();
+              break;
+            }
+            stamped(t0, native);
+            next = copy;
+          } catch (e) {
+            if (!warned) {
+              warned = true;
+              console.warn("realtime: could not stamp a latency marker", e);
+            }
+            stats.stampFailures++;
+          }
+        }
+        // The generator takes the written frame over (and closes it).
+        try {
+          await writer.write(next);
+        } catch {
+          break;
+        }
+        if (stopped) break;
+        stats.framesOut++;
+      }
+    })();
+    return generator;
+  }
+
+  function stampByCanvas(frame, seq) {
+    const w = frame.displayWidth;
+    const h = frame.displayHeight;
+    if (w < W || h < H) throw new Error("frame smaller than the marker");
+    fit(w, h);
+    ctx.drawImage(frame, 0, 0);
+    putStrip(seq, h);
+    const init = { timestamp: frame.timestamp ?? 0 };
+    if (frame.duration != null) init.duration = frame.duration;
+    return new VideoFrame(canvas, init);
+  }
+
+  // A copy of the frame in its own format with the strip written over its bottom-left
+  // corner (for YUV: the luma of the gray values and neutral chroma, from an even row so
+  // that the chroma rows are the frame's); null for a format this does not handle.
+  let buf = new Uint8Array(0);
+  async function stampInFormat(frame, seq) {
+    const format = frame.format;
+    const yuv = format === "I420" || format === "I420A" || format === "NV12";
+    if (!yuv && !["RGBA", "RGBX", "BGRA", "BGRX"].includes(format)) return null;
+    const { width: w, height: h } = frame.visibleRect;
+    if (!(w >= W && h >= H)) throw new Error("frame smaller than the marker");
+    const top = (h - H) & ~1;
+    const rows = h - top;
+    // Asked before the copy: nothing calls into the wasm after an await.
+    const bytes = stripOf(seq, yuv ? rows : 0, yuv && frame.colorSpace?.fullRange === true);
+    const size = frame.allocationSize();
+    if (buf.length !== size) buf = new Uint8Array(size);
+    const dest = buf;
+    const planes = await frame.copyTo(dest);
+    // Row `row` of plane `p` (a RangeError outside the buffer).
+    const put = (p, row, part) => dest.set(part, planes[p].offset + row * planes[p].stride);
+    if (yuv) {
+      const cw = W / 2;
+      const crows = (rows + 1) >> 1;
+      const u = W * rows;
+      const v = u + cw * crows;
+      for (let r = rows - H; r < rows; r++) put(0, top + r, bytes.subarray(r * W, (r + 1) * W));
+      for (let r = 0; r < crows; r++) {
+        const cb = bytes.subarray(u + r * cw, u + (r + 1) * cw);
+        const cr = bytes.subarray(v + r * cw, v + (r + 1) * cw);
+        if (format === "NV12") {
+          const both = new Uint8Array(W);
+          for (let i = 0; i < cw; i++) {
+            both[2 * i] = cb[i];
+            both[2 * i + 1] = cr[i];
+          }
+          put(1, top / 2 + r, both);
+        } else {
+          put(1, top / 2 + r, cb);
+          put(2, top / 2 + r, cr);
+        }
+      }
+    } else {
+      for (let r = 0; r < H; r++) put(0, h - H + r, bytes.subarray(r * W * 4, (r + 1) * W * 4));
+    }
+    const init = {
+      format, codedWidth: w, codedHeight: h, displayWidth: frame.displayWidth,
+      displayHeight: frame.displayHeight, timestamp: frame.timestamp ?? 0, layout: planes,
+      colorSpace: frame.colorSpace,
+    };
+    if (frame.duration != null) init.duration = frame.duration;
+    return new VideoFrame(dest, init);
+  }
+
+  function draw() {
+    const track = canvas.captureStream(0).getVideoTracks()[0];
+    if (!track) throw new Error("canvas captureStream gave no track");
+    let video;
+    try {
+      video = hiddenVideo(new MediaStream([source]));
+    } catch (e) {
+      track.stop();
+      throw e;
+    }
+    const frames = watchFrames(video, () => {
+      const w = video.videoWidth;
+      const h = video.videoHeight;
+      if (stopped || w < W || h < H) return;
+      const t0 = now();
+      fit(w, h);
+      try {
+        ctx.drawImage(video, 0, 0);
+      } catch {
+        return;
+      }
+      const seq = probe(t0);
+      let ok = true;
+      if (seq >= 0) {
+        try {
+          putStrip(seq, h);
+        } catch {
+          ok = false;
+        }
+      }
+      try {
+        track.requestFrame();
+        stats.framesOut++;
+      } catch {}
+      stats.framesIn++;
+      if (seq < 0) stats.passMsTotal += now() - t0;
+      else if (ok) stamped(t0, 0);
+      else stats.stampFailures++;
+    });
+    release = () => {
+      frames.stop();
+      track.stop();
+      dropVideo(video);
+    };
+    return track;
+  }
+}
+
+/**
+ * Reads the 24 × 4 bottom-left strip of each frame `video` presents and hands it to the wasm:
+ * `onRead(t0, pixels, stride, rows, fullRange, now, metadata)`, where `stride` 0 means RGBA
+ * pixels of the strip, else the luma plane of the bottom `rows` rows (`fullRange`: its value
+ * range). Where the browser can copy the frame (`VideoFrame.copyTo`), only the strip's rows
+ * are copied, in the decoder's own format (else converted to RGBA); otherwise the strip is
+ * drawn into a 24 × 4 canvas. Each way is given up for good at its first failure.
+ * `owned`: the element is removed on stop. Returns `{vfc, stats, stop()}`.
+ */
+export function startReader(video, owned, onRead) {
+  let ctx;
+  try {
+    ctx = canvas2d(W, H, { willReadFrequently: true, alpha: false });
+  } catch (e) {
+    if (owned) dropVideo(video);
+    throw e;
+  }
+  // 1:1 copy of the strip: no filtering across the bit boundaries.
+  ctx.imageSmoothingEnabled = false;
+  const stats = { framesRead: 0, readMsTotal: 0, readMsMax: 0, readFailures: 0 };
+  let native = !!globalThis.VideoFrame;
+  let rgba = native;
+  let buf = new Uint8Array(0);
+  const copy = async (frame, options) => {
+    const size = frame.allocationSize(options);
+    if (buf.length !== size) buf = new Uint8Array(size);
+    return [await frame.copyTo(buf, options), buf];
+  };
+
+  // [pixels, stride, rows, fullRange] of the current frame; null when there is none to read.
+  async function readFrame() {
+    if (video.videoWidth === 0) return null;
+    const frame = new VideoFrame(video);
+    try {
+      const { x, y, width: w, height: h } = frame.visibleRect;
+      if (w < W || h < H) return null;
+      if (native && ["I420", "I420A", "NV12"].includes(frame.format)) {
+        // A 4:2:0 rect starts on an even row: one more row above the strip when needed.
+        const top = Math.floor((y + h - H) / 2) * 2;
+        const rows = y + h - top;
+        const [layout, bytes] = await copy(frame, { rect: { x, y: top, width: W, height: rows } });
+        const { offset, stride } = layout[0];
+        return [bytes.subarray(offset), stride, rows, frame.colorSpace?.fullRange === true];
+      }
+      if (!rgba) throw new Error("no RGBA copies");
+      const [, bytes] = await copy(frame, { rect: { x, y: y + h - H, width: W, height: H }, format: "RGBA" });
+      return [bytes, 0, H, false];
+    } finally {
+      frame.close();
+    }
+  }
+
+  function readCanvas() {
+    const w = video.videoWidth;
+    const h = video.videoHeight;
+    if (w < W || h < H) return null;
+    try {
+      ctx.drawImage(video, 0, h - H, W, H, 0, 0, W, H);
+      return [ctx.getImageData(0, 0, W, H).data, 0, H, false];
+    } catch {
+      return null;
+    }
+  }
+
+  async function read() {
+    while (native || rgba) {
+      try {
+        return await readFrame();
+      } catch {
+        if (native) native = false;
+        else rgba = false;
+      }
+    }
+    return readCanvas();
+  }
+
+  let stopped = false;
+  let busy = false;
+  let waiting = null;
+  const frames = watchFrames(video, async (t, metadata) => {
+    // One read at a time; a frame presented meanwhile is read next.
+    if (busy) {
+      waiting = [t, metadata];
+      return;
+    }
+    busy = true;
+    for (let next = [t, metadata]; next && !stopped; next = waiting, waiting = null) {
+      const t0 = now();
+      const strip = await read();
+      if (stopped) break;
+      if (!strip) {
+        stats.readFailures++;
+        continue;
+      }
+      onRead(t0, ...strip, next[0], next[1]);
+      const dt = now() - t0;
+      stats.framesRead++;
+      stats.readMsTotal += dt;
+      stats.readMsMax = Math.max(stats.readMsMax, dt);
+    }
+    busy = false;
+  });
+  return {
+    vfc: frames.vfc,
+    stats,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      frames.stop();
+      if (owned) dropVideo(video);
+    },
+  };
+}
