@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$root"
 out=$(pin build out-dir); name=$(pin build out-name)
 say "wasm-pack build ($(pin build target))"
+# wasm-bindgen adds the JS modules the wasm imports under snippets/ but never removes old ones.
+rm -rf "${out:?}/snippets"
 # Its own target directory: the package's flags differ from the test builds'.
 RUSTFLAGS="$(pin build rustflags)" CARGO_UNSTABLE_BUILD_STD_FEATURES="$(pin build std-features)" \
   WASM_TARGET_DIR="$root/target/wasm-pkg" \

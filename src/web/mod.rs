@@ -7,7 +7,8 @@
 //!   [`transport`]: the WebSocket, the WebRTC peer connection and the IVS stage.
 //! * [`stats`], [`quality`], [`telemetry`], [`latency`], [`avatar`], [`image`], [`marker`]:
 //!   what a session does besides connecting; [`preflight`]: `checkConnectivity()`.
-//! * [`js`], [`error`], [`events`], [`log`], [`cancel`]: shared helpers.
+//! * [`js`], [`error`], [`events`], [`log`], [`cancel`]: shared helpers; [`media`]: the
+//!   media plumbing in `js/media.js`.
 
 pub mod api;
 pub mod avatar;
@@ -20,6 +21,7 @@ pub mod js;
 pub mod latency;
 pub mod log;
 pub mod marker;
+pub mod media;
 pub mod options;
 pub mod preflight;
 pub mod quality;

@@ -28,11 +28,12 @@ use crate::core::protocol::{from_json, ClientMessage, Incoming, ServerMessage};
 use crate::core::quality::QualitySample;
 use crate::core::token::Transport;
 use crate::core::urls;
-use crate::web::cancel::{CancelOnDrop, CancelToken};
+use crate::web::cancel::CancelToken;
 use crate::web::chan::{channel, race, Either, Receiver};
 use crate::web::error::{from_js, Result};
-use crate::web::js::{bounded, get, or_cancel, perf_now, sleep, spawn, BROWSER};
+use crate::web::js::{bounded, get, or_cancel, perf_now, sleep, BROWSER};
 use crate::web::log::Logger;
+use crate::web::media;
 use crate::web::quality::QualityWatch;
 use crate::web::session::{self, InitialState, Publisher, Role, Session};
 use crate::web::transport::peer::{
@@ -45,7 +46,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MediaStream, MediaStreamTrack};
+use web_sys::MediaStream;
 
 /// Round trips measured on the probe socket.
 pub const RTT_PROBES: u32 = 3;
@@ -329,69 +330,32 @@ async fn deep(
     Ok((IceCheck::Connected(local), samples))
 }
 
-/// A small moving picture from a canvas, at the model's frame rate: what the test session
-/// publishes (the service transforms video; a session that sends nothing gets nothing back).
+/// A small moving picture from a canvas, at the model's frame rate (`testPicture` of
+/// `js/media.js`): what the test session publishes (the service transforms video; a session
+/// that sends nothing gets nothing back). Dropping it stops the painting and the track.
 struct Synthetic {
     stream: MediaStream,
-    _painter: CancelOnDrop,
+    picture: media::Handle,
 }
 
 impl Synthetic {
     fn start(fps: u32) -> Result<Synthetic> {
-        let fail = |what: &str, e: &JsValue| from_js(ErrorCode::MediaError, what, e);
-        let canvas: HtmlCanvasElement = crate::web::js::window()?
-            .document()
-            .ok_or_else(|| SdkError::new(ErrorCode::Internal, "no document"))?
-            .create_element("canvas")
-            .map_err(|e| fail("could not create the test canvas", &e))?
-            .unchecked_into();
-        canvas.set_width(SOURCE_SIZE.0);
-        canvas.set_height(SOURCE_SIZE.1);
-        let ctx: CanvasRenderingContext2d = canvas
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
-                SdkError::new(ErrorCode::MediaError, "no 2D context for the test canvas")
-            })?
-            .unchecked_into();
-        let stream = canvas
-            .capture_stream_with_frame_request_rate(f64::from(fps))
-            .map_err(|e| fail("canvas captureStream failed", &e))?;
-        let cancel = CancelToken::new();
-        spawn(Box::pin(paint(ctx, fps.max(1), cancel.clone())));
+        let picture = media::test_picture(SOURCE_SIZE.0, SOURCE_SIZE.1, fps).map_err(|e| {
+            from_js(
+                ErrorCode::MediaError,
+                "could not start the test picture",
+                &e,
+            )
+        })?;
         Ok(Synthetic {
-            stream,
-            _painter: CancelOnDrop(cancel),
+            stream: picture.stream(),
+            picture,
         })
     }
 }
 
 impl Drop for Synthetic {
     fn drop(&mut self) {
-        for t in self.stream.get_tracks().iter() {
-            if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
-                t.stop();
-            }
-        }
-    }
-}
-
-/// Draws a bar sweeping over a changing background, one frame per period, until cancelled.
-async fn paint(ctx: CanvasRenderingContext2d, fps: u32, cancel: CancelToken) {
-    const COLORS: [&str; 4] = ["#204060", "#406020", "#602040", "#606060"];
-    let (w, h) = (f64::from(SOURCE_SIZE.0), f64::from(SOURCE_SIZE.1));
-    let mut n: u32 = 0;
-    loop {
-        let bg = COLORS.get((n / 25) as usize % COLORS.len()).copied();
-        let bg = bg.unwrap_or("#606060");
-        ctx.set_fill_style_str(bg);
-        ctx.fill_rect(0.0, 0.0, w, h);
-        ctx.set_fill_style_str("#e0e0e0");
-        ctx.fill_rect(f64::from(n.wrapping_mul(8) % SOURCE_SIZE.0), 0.0, 24.0, h);
-        n = n.wrapping_add(1);
-        if !sleep(&cancel, 1000 / fps).await {
-            return;
-        }
+        self.picture.stop();
     }
 }

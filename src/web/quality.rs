@@ -13,7 +13,7 @@ use crate::core::stats::StatsSnapshot;
 use crate::web::chan::channel;
 use crate::web::events::Emitter;
 use crate::web::js::{get, or_cancel, perf_now, spawn};
-use crate::web::latency::frames::FrameWatch;
+use crate::web::media::FrameWatch;
 use crate::web::session::Session;
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};

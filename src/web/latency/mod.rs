@@ -4,8 +4,6 @@
 //! both for one session, sends the reports and emits the events. The bookkeeping itself is
 //! the core's [`LatencyTracker`](crate::core::latency::LatencyTracker).
 
-pub mod frames;
-pub mod js;
 pub mod reader;
 pub mod session;
 pub mod stamper;

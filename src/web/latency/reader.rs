@@ -15,16 +15,16 @@
 //! reader owns and removes on stop. [`ProbeReader::stop`] (or dropping it) ends the loop:
 //! no frame is read after it.
 //!
-//! The frames are taken and the strip copied in the package's `js/frames.js`
+//! The frames are taken and the strip copied in the package's `js/media.js`
 //! (`startReader`); this module decodes the strip with the core's codec and keeps the
 //! tracker's books.
 
-use super::js::{self, stat};
 use crate::core::error::ErrorCode;
 use crate::core::json::{Json, Obj};
 use crate::core::latency::{LatencyTracker, ProbeOutcome};
 use crate::core::marker::{read_luma, read_strip_luma, MarkerRead, MARKER_WIDTH};
 use crate::web::error::{from_js, Result};
+use crate::web::media::{self, stat};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -117,13 +117,13 @@ pub struct ReaderStats {
     pub read_failures: u64,
 }
 
-/// `onRead(t0, pixels, stride, rows, fullRange, now, metadata)` of `js/frames.js`.
+/// `onRead(t0, pixels, stride, rows, fullRange, now, metadata)` of `js/media.js`.
 type OnRead = dyn FnMut(f64, JsValue, u32, u32, bool, f64, JsValue);
 
 /// A running reader; see the module documentation.
 #[must_use = "dropping the reader stops it"]
 pub struct ProbeReader {
-    handle: js::Handle,
+    handle: media::Handle,
     stopped: Cell<bool>,
     _on_read: Closure<OnRead>,
 }
@@ -145,7 +145,7 @@ impl ProbeReader {
         tracker: Rc<RefCell<LatencyTracker>>,
         sink: ReadSink,
     ) -> Result<ProbeReader> {
-        let video = js::hidden_video(stream).map_err(failed)?;
+        let video = media::hidden_video(stream).map_err(failed)?;
         Self::start_inner(&video, true, tracker, sink)
     }
 
@@ -192,7 +192,7 @@ impl ProbeReader {
         };
         let on_read = Closure::<OnRead>::new(on_read);
         let handle =
-            js::start_reader(video, owned, on_read.as_ref().unchecked_ref()).map_err(failed)?;
+            media::start_reader(video, owned, on_read.as_ref().unchecked_ref()).map_err(failed)?;
         Ok(ProbeReader {
             handle,
             stopped: Cell::new(false),

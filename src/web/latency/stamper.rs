@@ -21,16 +21,16 @@
 //! stopped: the stamper works on clones, and the output stream carries the caller's own
 //! audio tracks untouched.
 //!
-//! Both paths run in the package's `js/frames.js` (`startStamper`), where the browser's
+//! Both paths run in the package's `js/media.js` (`startStamper`), where the browser's
 //! per-frame calls cost nothing to cross; this module gives them the decisions: whether a
 //! frame carries a probe (the core's [`LatencyTracker`]) and the strip of its sequence
 //! number (the core's marker codec).
 
-use super::js::{self, stat};
 use crate::core::error::ErrorCode;
 use crate::core::latency::LatencyTracker;
 use crate::core::marker::{stamp_i420, stamp_strip, I420Planes, MARKER_WIDTH, STRIP_LEN};
 use crate::web::error::{from_js, Result};
+use crate::web::media::{self, stat};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -79,7 +79,7 @@ pub struct StamperStats {
 /// A running stamper; see the module documentation.
 #[must_use = "dropping the stamper stops it"]
 pub struct Stamper {
-    handle: js::Handle,
+    handle: media::Handle,
     output: MediaStream,
     path: ActivePath,
     stopped: Cell<bool>,
@@ -109,7 +109,7 @@ impl Stamper {
             }
         });
         let strip = Closure::<dyn FnMut(u16, u32, bool) -> Vec<u8>>::new(strip);
-        let handle = js::start_stamper(
+        let handle = media::start_stamper(
             input,
             path == StamperPath::Canvas,
             probe.as_ref().unchecked_ref(),
@@ -173,7 +173,7 @@ impl Drop for Stamper {
     }
 }
 
-/// The strip of `seq` for `js/frames.js`: with `rows` 0 the 24 × 4 RGBA strip, else the
+/// The strip of `seq` for `js/media.js`: with `rows` 0 the 24 × 4 RGBA strip, else the
 /// Y, U and V planes (one after the other) of a 24-pixel-wide frame of `rows` rows whose
 /// bottom 4 luma rows and every chroma row are under the strip (the core codec's
 /// [`stamp_i420`]: the luma of the gray values and neutral chroma, so that re-encoding keeps

@@ -1,4 +1,4 @@
-// The frame plumbing of latency tracking, driven from the wasm (src/web/latency): the
+// The SDK's frame plumbing, driven from the wasm (src/web/frames.rs): the
 // browser's per-frame APIs are called from here, where a call costs nothing to cross,
 // while every decision stays in Rust. Per frame this module asks the wasm two things at most:
 // whether to stamp a probe (`probe(now)`, the latency tracker) and the strip of its
@@ -9,6 +9,9 @@
 //   hiddenVideo(stream): a muted, playing, invisible <video> of the stream
 //   startStamper(stream, canvasOnly, probe, strip): the stamped stream, see below
 //   startReader(video, owned, onRead): reads the strip of each presented frame
+//   testPicture(width, height, fps): a moving picture, what a preflight's test session sends
+//   avatarAudio(): the silent audio track of a live_avatar session, and play(clip) into it
+//   imageBytes(image): the bytes of a reference image (a Blob/File, or a URL fetched)
 //
 // Each start returns a handle whose stop() releases everything it made; the caller's
 // tracks are never stopped.
@@ -131,6 +134,8 @@ export function startStamper(stream, canvasOnly, probe, strip) {
     ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), W, H), 0, h - H);
   };
   const source = input.clone();
+  // The in-format copy's buffer, sized on demand.
+  let buf = new Uint8Array(0);
   let stopped = false;
   let release;
   let out;
@@ -249,7 +254,6 @@ export function startStamper(stream, canvasOnly, probe, strip) {
   // A copy of the frame in its own format with the strip written over its bottom-left
   // corner (for YUV: the luma of the gray values and neutral chroma, from an even row so
   // that the chroma rows are the frame's); null for a format this does not handle.
-  let buf = new Uint8Array(0);
   async function stampInFormat(frame, seq) {
     const format = frame.format;
     const yuv = format === "I420" || format === "I420A" || format === "NV12";
@@ -459,4 +463,89 @@ export function startReader(video, owned, onRead) {
       if (owned) dropVideo(video);
     },
   };
+}
+
+/**
+ * A small moving picture from a canvas at `fps` (a bar sweeping over a background that
+ * changes every 25 frames): what a preflight's test session publishes, since the service
+ * transforms video and a session that sends nothing gets nothing back. Returns
+ * `{stream, stop()}`.
+ */
+export function testPicture(width, height, fps) {
+  const ctx = canvas2d(width, height);
+  const stream = ctx.canvas.captureStream(fps);
+  const colors = ["#204060", "#406020", "#602040", "#606060"];
+  let n = 0;
+  const paint = () => {
+    ctx.fillStyle = colors[Math.floor(n / 25) % colors.length];
+    ctx.fillRect(0, 0, width, height);
+    ctx.fillStyle = "#e0e0e0";
+    ctx.fillRect((n * 8) % width, 0, 24, height);
+    n++;
+  };
+  paint();
+  const timer = setInterval(paint, 1000 / Math.max(1, fps));
+  return {
+    stream,
+    stop() {
+      clearInterval(timer);
+      for (const t of stream.getTracks()) t.stop();
+    },
+  };
+}
+
+/**
+ * `live_avatar` without a user stream: the session publishes the silent audio track of an
+ * `AudioContext`'s stream destination, into which `play(audio)` plays a clip (an
+ * `AudioBuffer`, or a `Blob`/`File`/`ArrayBuffer` of an encoded one) and resolves with its
+ * duration once it has played. Returns `{stream, play(audio), stop()}`; `stop()` ends the
+ * track and closes the context.
+ */
+export function avatarAudio() {
+  const context = new AudioContext();
+  let destination;
+  try {
+    destination = context.createMediaStreamDestination();
+  } catch (e) {
+    context.close().catch(() => {});
+    throw e;
+  }
+  return {
+    stream: destination.stream,
+    async play(audio) {
+      let buffer = audio;
+      if (!(audio instanceof AudioBuffer)) {
+        // decodeAudioData detaches its argument: the caller's buffer stays intact.
+        const bytes = audio instanceof Blob ? await audio.arrayBuffer() : audio.slice(0);
+        buffer = await context.decodeAudioData(bytes);
+      }
+      context.resume().catch(() => {});
+      const source = context.createBufferSource();
+      source.buffer = buffer;
+      source.connect(destination);
+      await new Promise((resolve) => {
+        source.onended = resolve;
+        source.start();
+      });
+      return buffer.duration;
+    },
+    stop() {
+      for (const t of destination.stream.getTracks()) t.stop();
+      context.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * The bytes of a reference image: a `Blob`/`File` read, or a URL fetched. Resolves with a
+ * `Uint8Array`, or with the HTTP status (a number) when the fetch was answered with an
+ * error; rejects when the read or the fetch failed.
+ */
+export async function imageBytes(image) {
+  if (typeof image === "string") {
+    const response = await fetch(image);
+    if (!response.ok) return response.status;
+    image = await response.blob();
+  }
+  return new Uint8Array(await image.arrayBuffer());
 }
