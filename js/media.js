@@ -1,6 +1,6 @@
-// The SDK's frame plumbing, driven from the wasm (src/web/frames.rs): the
-// browser's per-frame APIs are called from here, where a call costs nothing to cross,
-// while every decision stays in Rust. Per frame this module asks the wasm two things at most:
+// The SDK's media plumbing, driven from the wasm (src/web/media.rs): the browser's
+// per-frame and media APIs are called from here, where a call costs nothing to cross, while
+// every decision stays in Rust. Per frame this module asks the wasm two things at most:
 // whether to stamp a probe (`probe(now)`, the latency tracker) and the strip of its
 // sequence number (`strip(seq, rows, fullRange)`, the marker codec); a reader hands the
 // wasm the strip's pixels to decode (`onRead`).
@@ -137,41 +137,39 @@ export function startStamper(stream, canvasOnly, probe, strip) {
   // The in-format copy's buffer, sized on demand.
   let buf = new Uint8Array(0);
   let stopped = false;
-  let release;
-  let out;
-  try {
-    out = processor ? pump() : draw();
-  } catch (e) {
+  // Releases what the path made (set by the path as soon as it has made something).
+  let release = () => {};
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    release();
     source.stop();
+  };
+  const output = new MediaStream();
+  try {
+    const out = processor ? pump() : draw();
+    // A marker is one pixel per bit, so it can only be read at the size it was stamped: with
+    // "detail" a browser short of bandwidth or CPU lowers the frame rate, not the resolution.
+    out.contentHint = input.contentHint || "detail";
+    output.addTrack(out);
+    for (const t of stream.getAudioTracks()) output.addTrack(t);
+  } catch (e) {
+    stop();
     throw e;
   }
-  // A marker is one pixel per bit, so it can only be read at the size it was stamped: with
-  // "detail" a browser short of bandwidth or CPU lowers the frame rate, not the resolution.
-  out.contentHint = input.contentHint || "detail";
-  const output = new MediaStream();
-  output.addTrack(out);
-  for (const t of stream.getAudioTracks()) output.addTrack(t);
-  return {
-    stream: output,
-    processor,
-    stats,
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      release();
-      source.stop();
-    },
-  };
+  return { stream: output, processor, stats, stop };
 
   function pump() {
     const reader = new MediaStreamTrackProcessor({ track: source }).readable.getReader();
-    const generator = new MediaStreamTrackGenerator({ kind: "video" });
-    const writer = generator.writable.getWriter();
+    let generator;
+    let writer;
     release = () => {
       reader.cancel().catch(() => {});
-      writer.abort().catch(() => {});
-      generator.stop();
+      writer?.abort().catch(() => {});
+      generator?.stop();
     };
+    generator = new MediaStreamTrackGenerator({ kind: "video" });
+    writer = generator.writable.getWriter();
     (async () => {
       let inFormat = true;
       let warned = false;
@@ -191,8 +189,8 @@ export function startStamper(stream, canvasOnly, probe, strip) {
         const t0 = now();
         const seq = probe(t0);
         let next = frame;
-        stats.framesIn++;
         if (seq < 0) {
+          stats.framesIn++;
           stats.passMsTotal += now() - t0;
         } else {
           try {
@@ -216,6 +214,7 @@ export function startStamper(stream, canvasOnly, probe, strip) {
               copy.close();
               break;
             }
+            stats.framesIn++;
             stamped(t0, native);
             next = copy;
           } catch (e) {
@@ -223,6 +222,7 @@ export function startStamper(stream, canvasOnly, probe, strip) {
               warned = true;
               console.warn("realtime: could not stamp a latency marker", e);
             }
+            stats.framesIn++;
             stats.stampFailures++;
           }
         }
@@ -268,8 +268,13 @@ export function startStamper(stream, canvasOnly, probe, strip) {
     if (buf.length !== size) buf = new Uint8Array(size);
     const dest = buf;
     const planes = await frame.copyTo(dest);
-    // Row `row` of plane `p` (a RangeError outside the buffer).
-    const put = (p, row, part) => dest.set(part, planes[p].offset + row * planes[p].stride);
+    // Row `row` of plane `p`; a layout that does not add up throws (`set` throws outside
+    // the buffer).
+    const put = (p, row, part) => {
+      const at = planes[p]?.offset + row * planes[p]?.stride;
+      if (!Number.isInteger(at) || at < 0) throw new Error("copyTo gave no plane layout");
+      dest.set(part, at);
+    };
     if (yuv) {
       const cw = W / 2;
       const crows = (rows + 1) >> 1;
@@ -306,14 +311,15 @@ export function startStamper(stream, canvasOnly, probe, strip) {
   function draw() {
     const track = canvas.captureStream(0).getVideoTracks()[0];
     if (!track) throw new Error("canvas captureStream gave no track");
-    let video;
-    try {
-      video = hiddenVideo(new MediaStream([source]));
-    } catch (e) {
+    release = () => track.stop();
+    const video = hiddenVideo(new MediaStream([source]));
+    let frames;
+    release = () => {
+      frames?.stop();
       track.stop();
-      throw e;
-    }
-    const frames = watchFrames(video, () => {
+      dropVideo(video);
+    };
+    frames = watchFrames(video, () => {
       const w = video.videoWidth;
       const h = video.videoHeight;
       if (stopped || w < W || h < H) return;
@@ -342,18 +348,14 @@ export function startStamper(stream, canvasOnly, probe, strip) {
       else if (ok) stamped(t0, 0);
       else stats.stampFailures++;
     });
-    release = () => {
-      frames.stop();
-      track.stop();
-      dropVideo(video);
-    };
     return track;
   }
 }
 
 /**
  * Reads the 24 × 4 bottom-left strip of each frame `video` presents and hands it to the wasm:
- * `onRead(t0, pixels, stride, rows, fullRange, now, metadata)`, where `stride` 0 means RGBA
+ * `onRead(t0, pixels, stride, rows, fullRange, now, metadata)` (it returns the time its
+ * decoding and bookkeeping ended), where `stride` 0 means RGBA
  * pixels of the strip, else the luma plane of the bottom `rows` rows (`fullRange`: its value
  * range). Where the browser can copy the frame (`VideoFrame.copyTo`), only the strip's rows
  * are copied, in the decoder's own format (else converted to RGBA); otherwise the strip is
@@ -392,7 +394,8 @@ export function startReader(video, owned, onRead) {
         const top = Math.floor((y + h - H) / 2) * 2;
         const rows = y + h - top;
         const [layout, bytes] = await copy(frame, { rect: { x, y: top, width: W, height: rows } });
-        const { offset, stride } = layout[0];
+        const { offset, stride } = layout[0] ?? {};
+        if (!Number.isInteger(offset) || !(Number.isInteger(stride) && stride >= W)) throw new Error("copyTo gave no plane layout");
         return [bytes.subarray(offset), stride, rows, frame.colorSpace?.fullRange === true];
       }
       if (!rgba) throw new Error("no RGBA copies");
@@ -437,21 +440,25 @@ export function startReader(video, owned, onRead) {
       return;
     }
     busy = true;
-    for (let next = [t, metadata]; next && !stopped; next = waiting, waiting = null) {
-      const t0 = now();
-      const strip = await read();
-      if (stopped) break;
-      if (!strip) {
-        stats.readFailures++;
-        continue;
+    try {
+      for (let next = [t, metadata]; next && !stopped; next = waiting, waiting = null) {
+        const t0 = now();
+        const strip = await read();
+        if (stopped) break;
+        if (!strip) {
+          stats.readFailures++;
+          continue;
+        }
+        // The read's cost ends where the wasm has decoded the strip and booked it, before
+        // the events it hands to the page.
+        const dt = onRead(t0, ...strip, next[0], next[1]) - t0;
+        stats.framesRead++;
+        stats.readMsTotal += dt;
+        stats.readMsMax = Math.max(stats.readMsMax, dt);
       }
-      onRead(t0, ...strip, next[0], next[1]);
-      const dt = now() - t0;
-      stats.framesRead++;
-      stats.readMsTotal += dt;
-      stats.readMsMax = Math.max(stats.readMsMax, dt);
+    } finally {
+      busy = false;
     }
-    busy = false;
   });
   return {
     vfc: frames.vfc,

@@ -194,11 +194,23 @@ const replaceOnce = (from, to) => {
 };
 for (const [long, short] of names) replaceOnce(`\n        ${long}: function(`, `\n        ${short}: function(`);
 replaceOnce(`"${glueModule}": import0`, `${shortModule}: import0`);
+// wasm-bindgen imports a snippet module once per function the wasm imports from it
+// directly (`import * as importN`, one import-object entry each): the first entry gets the
+// short name, the others (the same module again) go, with their imports.
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 for (const [long, short] of snippets) {
-  const at = glue.indexOf(`"${long}": import`);
-  if (at < 0) fail(`the glue does not import ${long}`);
-  glue = glue.slice(0, at) + short + glue.slice(at + long.length + 2);
+  const key = escape(JSON.stringify(long));
+  const entries = [...glue.matchAll(new RegExp(`${key}: (import\\d+)`, "g"))].map((m) => m[1]);
+  if (!entries.length) fail(`the glue does not import ${long}`);
+  const [first, ...again] = entries;
+  glue = glue.replace(new RegExp(`${key}: ${first}\\b`), `${short}: ${first}`);
+  for (const dup of again) {
+    glue = glue.replace(new RegExp(`\\s*${key}: ${dup},?`), "");
+    glue = glue.replace(new RegExp(`import \\* as ${dup} from ${key};?\\n`), "");
+    if (new RegExp(`\\b${dup}\\b`).test(glue)) fail(`${dup} (${long}) is still used in the glue`);
+  }
 }
+if (/"\.\/snippets\/[^"]*": import/.test(glue)) fail("a snippet module keeps its long name in the glue's imports");
 // The glue reaches the exports only as `wasm.<name>`; each must be one of them.
 glue = glue.replace(/\bwasm\.([A-Za-z0-9_$]+)/g, (_, e) => {
   if (!kept.has(e) && !exportNames.has(e)) fail(`the glue uses wasm.${e}, not an export`);

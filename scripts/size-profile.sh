@@ -2,7 +2,7 @@
 # Where the package's bytes go: builds the package (scripts/build-pkg.sh) and lists the
 # largest items of its wasm with twiggy, by the names the debug wasm keeps (the same build
 # and optimisation as the published wasm, with its names section), then every item summed
-# by module (scripts/size-modules.mjs), the wasm's sections raw and gzip -9, and the JS glue.
+# by module (scripts/size-modules.mjs), the wasm's sections raw and gzip -9, and the JS glue with the modules it imports.
 #   bash scripts/size-profile.sh [N]     (N items, 25 by default)
 # Environment: SIZE_PROFILE_NO_BUILD=1 profiles the pkg/ already built.
 set -euo pipefail
@@ -20,4 +20,7 @@ say "the wasm by module (bytes before compression)"
 twiggy top -n 100000 --format csv "$debug" | node scripts/size-modules.mjs 25
 say "sections of the published wasm"
 node scripts/wasm-sections.mjs "$wasm"
-say "JS glue: $(stat -c %s "$out/$name.js") bytes, gzip -9 $(gzip -9 -c "$out/$name.js" | wc -c)"
+# The glue and the JS modules it imports (snippets/), as scripts/build-pkg.sh counts them.
+while IFS= read -r f; do
+  say "JS ${f#"$out"/}: $(stat -c %s "$f") bytes, gzip -9 $(gzip -9 -c "$f" | wc -c)"
+done < <(echo "$out/$name.js"; [ -d "$out/snippets" ] && find "$out/snippets" -name '*.js' | sort)

@@ -1,9 +1,11 @@
-//! The frame plumbing in the package's `js/media.js`, as the wasm sees it: the browser's
-//! per-frame APIs (frame callbacks, insertable streams, `VideoFrame` copies, canvases) are
-//! called from there, where a call costs nothing to cross, and the wasm is asked only for
-//! its decisions (whether to probe, the strip of a sequence number, the decoding of a read
-//! strip). Every start that can throw is bound with `catch`; each returns a [`Handle`] whose
-//! `stop()` releases what it made.
+//! The media plumbing in the package's `js/media.js`, as the wasm sees it: the browser's
+//! per-frame and media APIs are called from there, where a call costs nothing to cross, and
+//! the wasm is asked only for its decisions (whether to probe, the strip of a sequence
+//! number, the decoding of a read strip). There: latency tracking's frame callbacks,
+//! insertable streams, `VideoFrame` copies and canvases; the avatar's audio; the preflight's
+//! test picture; reading an image's bytes. Every call that can throw is bound with `catch`
+//! (or returns a promise); each start returns a [`Handle`] whose `stop()` releases what it
+//! made.
 //!
 //! [`FrameWatch`]: one call per presented video frame of a `<video>` element
 //! (`requestVideoFrameCallback` where the browser has it, else `requestAnimationFrame`).
@@ -39,8 +41,8 @@ extern "C" {
     pub fn vfc(this: &Handle) -> bool;
 
     /// `watchFrames(video, onFrame)`: `onFrame(now, metadata)` at each presented frame.
-    #[wasm_bindgen(js_name = watchFrames)]
-    pub fn watch_frames(video: &HtmlVideoElement, on_frame: &Function) -> Handle;
+    #[wasm_bindgen(catch, js_name = watchFrames)]
+    pub fn watch_frames(video: &HtmlVideoElement, on_frame: &Function) -> Result<Handle, JsValue>;
     /// `hiddenVideo(stream)`: a muted, playing, invisible `<video>` of `stream`.
     #[wasm_bindgen(catch, js_name = hiddenVideo)]
     pub fn hidden_video(stream: &MediaStream) -> Result<HtmlVideoElement, JsValue>;
@@ -83,17 +85,21 @@ pub struct FrameWatch {
 
 impl FrameWatch {
     /// Calls `on_frame(now, metadata)` at each frame `video` presents (`metadata`: the
-    /// `requestVideoFrameCallback` metadata, `undefined` with animation frames).
-    pub fn new(video: &HtmlVideoElement, mut on_frame: impl FnMut(f64, JsValue) + 'static) -> Self {
+    /// `requestVideoFrameCallback` metadata, `undefined` with animation frames); `None` when
+    /// the browser refused the first callback.
+    pub fn new(
+        video: &HtmlVideoElement,
+        mut on_frame: impl FnMut(f64, JsValue) + 'static,
+    ) -> Option<Self> {
         // The stage handlers' signature (one closure shim for both): `now` is a number.
         let callback = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |now: JsValue, meta| {
             on_frame(now.as_f64().unwrap_or_default(), meta)
         });
-        let handle = watch_frames(video, callback.as_ref().unchecked_ref());
-        FrameWatch {
+        let handle = watch_frames(video, callback.as_ref().unchecked_ref()).ok()?;
+        Some(FrameWatch {
             handle,
             _callback: callback,
-        }
+        })
     }
 }
 

@@ -133,9 +133,11 @@ impl QualityWatch {
             self.watching.set(true);
             let cancel = ctx.cancel.clone();
             let (tx, mut rx) = channel();
-            let watch = FrameWatch::new(&video, move |now, _| {
+            let Some(watch) = FrameWatch::new(&video, move |now, _| {
                 tx.send(now);
-            });
+            }) else {
+                return;
+            };
             spawn(Box::pin(async move {
                 let first = or_cancel(Box::pin(rx.next()), &cancel).await;
                 drop(watch);

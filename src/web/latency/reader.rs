@@ -19,11 +19,12 @@
 //! (`startReader`); this module decodes the strip with the core's codec and keeps the
 //! tracker's books.
 
-use crate::core::error::ErrorCode;
+use crate::core::error::{ErrorCode, SdkError};
 use crate::core::json::{Json, Obj};
 use crate::core::latency::{LatencyTracker, ProbeOutcome};
 use crate::core::marker::{read_luma, read_strip_luma, MarkerRead, MARKER_WIDTH};
-use crate::web::error::{from_js, Result};
+use crate::web::error::{describe, Result};
+use crate::web::js::perf_now;
 use crate::web::media::{self, stat};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -118,7 +119,7 @@ pub struct ReaderStats {
 }
 
 /// `onRead(t0, pixels, stride, rows, fullRange, now, metadata)` of `js/media.js`.
-type OnRead = dyn FnMut(f64, JsValue, u32, u32, bool, f64, JsValue);
+type OnRead = dyn FnMut(f64, JsValue, u32, u32, bool, f64, JsValue) -> f64;
 
 /// A running reader; see the module documentation.
 #[must_use = "dropping the reader stops it"]
@@ -156,7 +157,8 @@ impl ProbeReader {
         sink: ReadSink,
     ) -> Result<ProbeReader> {
         // A strip read at `t0` from the frame the callback at `now` presented: RGBA pixels of
-        // the strip (`stride` 0), else the luma plane of the bottom `rows` rows.
+        // the strip (`stride` 0), else the luma plane of the bottom `rows` rows. Returns the
+        // time the read ends for the reader's figures: decoded and booked, before the sink.
         let on_read = move |t0: f64,
                             pixels: JsValue,
                             stride: u32,
@@ -182,6 +184,7 @@ impl ProbeReader {
             };
             let frame = matches!(outcome, Some(ProbeOutcome::Received { .. }))
                 .then(|| FrameInfo::from_metadata(now, &metadata));
+            let done = perf_now();
             sink(ReadOutput {
                 now: t0,
                 read,
@@ -189,6 +192,7 @@ impl ProbeReader {
                 expired,
                 frame,
             });
+            done
         };
         let on_read = Closure::<OnRead>::new(on_read);
         let handle =
@@ -231,6 +235,7 @@ impl Drop for ProbeReader {
     }
 }
 
-fn failed(e: JsValue) -> crate::core::error::SdkError {
-    from_js(ErrorCode::MediaError, "latency reading could not start", &e)
+/// Why the reader could not start, in the message (the session's warning shows it).
+fn failed(e: JsValue) -> SdkError {
+    SdkError::new(ErrorCode::MediaError, describe(&e))
 }

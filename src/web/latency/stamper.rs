@@ -26,10 +26,10 @@
 //! frame carries a probe (the core's [`LatencyTracker`]) and the strip of its sequence
 //! number (the core's marker codec).
 
-use crate::core::error::ErrorCode;
+use crate::core::error::{ErrorCode, SdkError};
 use crate::core::latency::LatencyTracker;
 use crate::core::marker::{stamp_i420, stamp_strip, I420Planes, MARKER_WIDTH, STRIP_LEN};
-use crate::web::error::{from_js, Result};
+use crate::web::error::{describe, Result};
 use crate::web::media::{self, stat};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -115,7 +115,7 @@ impl Stamper {
             probe.as_ref().unchecked_ref(),
             strip.as_ref().unchecked_ref(),
         )
-        .map_err(|e| from_js(ErrorCode::MediaError, "the stamper could not start", &e))?;
+        .map_err(|e| SdkError::new(ErrorCode::MediaError, describe(&e)))?;
         let path = if handle.processor() {
             ActivePath::TrackProcessor
         } else {
