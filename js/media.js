@@ -76,6 +76,17 @@ function dropVideo(video) {
   video.remove();
 }
 
+// `frame.copyTo(options)` into a buffer of its own, resized when a copy needs another size:
+// resolves to [plane layouts, bytes].
+function frameCopier() {
+  let buf = new Uint8Array(0);
+  return async (frame, options) => {
+    const size = frame.allocationSize(options);
+    if (buf.length !== size) buf = new Uint8Array(size);
+    return [await frame.copyTo(buf, options), buf];
+  };
+}
+
 function canvas2d(width, height, options) {
   const canvas = document.createElement("canvas");
   canvas.width = width;
@@ -134,8 +145,7 @@ export function startStamper(stream, canvasOnly, probe, strip) {
     ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), W, H), 0, h - H);
   };
   const source = input.clone();
-  // The in-format copy's buffer, sized on demand.
-  let buf = new Uint8Array(0);
+  const copy = frameCopier();
   let stopped = false;
   // Releases what the path made (set by the path as soon as it has made something).
   let release = () => {};
@@ -264,10 +274,7 @@ export function startStamper(stream, canvasOnly, probe, strip) {
     const rows = h - top;
     // Asked before the copy: nothing calls into the wasm after an await.
     const bytes = stripOf(seq, yuv ? rows : 0, yuv && frame.colorSpace?.fullRange === true);
-    const size = frame.allocationSize();
-    if (buf.length !== size) buf = new Uint8Array(size);
-    const dest = buf;
-    const planes = await frame.copyTo(dest);
+    const [planes, dest] = await copy(frame);
     // Row `row` of plane `p`; a layout that does not add up throws (`set` throws outside
     // the buffer).
     const put = (p, row, part) => {
@@ -375,12 +382,7 @@ export function startReader(video, owned, onRead) {
   const stats = { framesRead: 0, readMsTotal: 0, readMsMax: 0, readFailures: 0 };
   let native = !!globalThis.VideoFrame;
   let rgba = native;
-  let buf = new Uint8Array(0);
-  const copy = async (frame, options) => {
-    const size = frame.allocationSize(options);
-    if (buf.length !== size) buf = new Uint8Array(size);
-    return [await frame.copyTo(buf, options), buf];
-  };
+  const copy = frameCopier();
 
   // [pixels, stride, rows, fullRange] of the current frame; null when there is none to read.
   async function readFrame() {

@@ -26,7 +26,7 @@ use crate::core::marker::{read_luma, read_strip_luma, MarkerRead, MARKER_WIDTH};
 use crate::web::error::{describe, Result};
 use crate::web::js::perf_now;
 use crate::web::media::{self, stat};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -125,7 +125,6 @@ type OnRead = dyn FnMut(f64, JsValue, u32, u32, bool, f64, JsValue) -> f64;
 #[must_use = "dropping the reader stops it"]
 pub struct ProbeReader {
     handle: media::Handle,
-    stopped: Cell<bool>,
     _on_read: Closure<OnRead>,
 }
 
@@ -199,7 +198,6 @@ impl ProbeReader {
             media::start_reader(video, owned, on_read.as_ref().unchecked_ref()).map_err(failed)?;
         Ok(ProbeReader {
             handle,
-            stopped: Cell::new(false),
             _on_read: on_read,
         })
     }
@@ -223,9 +221,8 @@ impl ProbeReader {
     /// Stops reading (no frame is read after this) and removes the element the reader made.
     /// Idempotent.
     pub fn stop(&self) {
-        if !self.stopped.replace(true) {
-            self.handle.stop();
-        }
+        // The handle's stop() is itself idempotent.
+        self.handle.stop();
     }
 }
 

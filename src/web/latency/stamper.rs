@@ -31,7 +31,7 @@ use crate::core::latency::LatencyTracker;
 use crate::core::marker::{stamp_i420, stamp_strip, I420Planes, MARKER_WIDTH, STRIP_LEN};
 use crate::web::error::{describe, Result};
 use crate::web::media::{self, stat};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -82,7 +82,6 @@ pub struct Stamper {
     handle: media::Handle,
     output: MediaStream,
     path: ActivePath,
-    stopped: Cell<bool>,
     _probe: Closure<dyn FnMut(f64) -> i32>,
     _strip: Closure<dyn FnMut(u16, u32, bool) -> Vec<u8>>,
 }
@@ -125,7 +124,6 @@ impl Stamper {
             output: handle.stream(),
             handle,
             path,
-            stopped: Cell::new(false),
             _probe: probe,
             _strip: strip,
         })
@@ -161,9 +159,8 @@ impl Stamper {
     /// writer, element and canvas the stamper made; the stamped track is `ended`.
     /// Idempotent.
     pub fn stop(&self) {
-        if !self.stopped.replace(true) {
-            self.handle.stop();
-        }
+        // The handle's stop() is itself idempotent.
+        self.handle.stop();
     }
 }
 
